@@ -1,0 +1,64 @@
+#include "mask/mapping.h"
+
+#include <simdjson.h>
+
+#include "mask/json.h"
+
+namespace veil::mask {
+
+void Mapping::add(std::string token, std::string original)
+{
+    byToken_.emplace(token, entries_.size());
+    entries_.push_back({std::move(token), std::move(original)});
+}
+
+const std::string* Mapping::find(std::string_view token) const
+{
+    auto it = byToken_.find(token);
+    return it == byToken_.end() ? nullptr : &entries_[it->second].original;
+}
+
+bool Mapping::isTokenPrefix(std::string_view prefix) const
+{
+    auto it = byToken_.lower_bound(prefix);
+    return it != byToken_.end() && std::string_view(it->first).substr(0, prefix.size()) == prefix;
+}
+
+std::string Mapping::toJson() const
+{
+    std::string out = "{";
+    for (std::size_t i = 0; i < entries_.size(); ++i) {
+        out += i ? ",\n  \"" : "\n  \"";
+        json::escape(entries_[i].token, out);
+        out += "\": \"";
+        json::escape(entries_[i].original, out);
+        out += '"';
+    }
+    out += entries_.empty() ? "}\n" : "\n}\n";
+    return out;
+}
+
+Result<Mapping> Mapping::fromJson(std::string_view text)
+{
+    simdjson::dom::parser parser;
+    simdjson::dom::element doc;
+    if (auto err = parser.parse(text.data(), text.size(), true).get(doc))
+        return fail(std::string("mapping is not valid JSON: ") + simdjson::error_message(err));
+    simdjson::dom::object obj;
+    if (doc.get(obj))
+        return fail("mapping must be a JSON object {token: original}");
+    Mapping m;
+    for (auto field : obj) {
+        std::string_view original;
+        if (field.value.get(original))
+            return fail("mapping value for a token is not a string");
+        if (field.key.empty())
+            return fail("mapping has an empty token");
+        if (m.find(field.key))
+            return fail("mapping lists a token twice");
+        m.add(std::string(field.key), std::string(original));
+    }
+    return m;
+}
+
+} // namespace veil::mask

@@ -1,0 +1,45 @@
+#pragma once
+
+// The mapping of one request: token → original value, in order of first
+// occurrence. It belongs to one request/response exchange and is never shared
+// between clients.
+
+#include <cstddef>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/result.h"
+
+namespace veil::mask {
+
+class Mapping {
+public:
+    struct Entry {
+        std::string token;
+        std::string original;
+    };
+
+    // Adds a token; the token must not be present yet.
+    void add(std::string token, std::string original);
+
+    // The original for a whole token, or nullptr.
+    const std::string* find(std::string_view token) const;
+    // True if some token starts with `prefix` (the prefix may be a whole token).
+    bool isTokenPrefix(std::string_view prefix) const;
+
+    const std::vector<Entry>& entries() const { return entries_; }
+    std::size_t size() const { return entries_.size(); }
+    bool empty() const { return entries_.empty(); }
+
+    // The mapping file of veilctl: a JSON object {token: original}.
+    std::string toJson() const;
+    static Result<Mapping> fromJson(std::string_view json);
+
+private:
+    std::vector<Entry> entries_;
+    std::map<std::string, std::size_t, std::less<>> byToken_;
+};
+
+} // namespace veil::mask

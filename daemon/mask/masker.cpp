@@ -1,0 +1,613 @@
+#include "mask/masker.h"
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <hs/hs.h>
+#include <pcre2.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <set>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "mask/json.h"
+
+// How a JSON body is masked
+// -------------------------
+// 1. simdjson validates the body; the span walker lists every key, string and
+//    scalar with its raw byte span.
+// 2. Fast path: one Vectorscan scan of the raw body. A candidate whose masked
+//    span lies inside a string without escapes is taken as is (raw bytes ==
+//    decoded bytes there). Key context ("SecretAccessKey": "…") is visible
+//    because key and value are adjacent in the raw body.
+// 3. Slow path, per string that has escapes (or that a candidate crossed, or
+//    whose key has escapes): decode it, scan `<key>": "<value>` so key
+//    context still works, and, if the decoded text is itself JSON, mask it
+//    recursively as JSON.
+// 4. Per string, overlaps are resolved: lower priority number, then leftmost,
+//    then longest.
+// 5. The output is written in body order, which numbers tokens by first
+//    occurrence. Bytes outside masked spans are copied unchanged; a masked
+//    span inside an escaped string is spliced at the raw offsets of the escape
+//    units it covers (a span that would cut a unit fails closed).
+// 6. Residual check: the output goes through steps 1-4 again and must yield
+//    no candidate.
+
+namespace veil::mask {
+
+const char* unmaskableName(Unmaskable r)
+{
+    switch (r) {
+    case Unmaskable::InvalidJson: return "invalid_json";
+    case Unmaskable::Residual: return "residual_match";
+    case Unmaskable::TooLarge: return "too_large";
+    case Unmaskable::Internal: return "internal";
+    }
+    return "unknown";
+}
+
+namespace {
+
+constexpr std::size_t kMaxBody = std::size_t{1} << 31; // offsets are 32-bit
+
+struct Hit {
+    std::uint32_t id;
+    std::uint32_t from;
+    std::uint32_t to;
+};
+
+// A masked span (value span) found by a rule, in the coordinates of the text scanned.
+struct Candidate {
+    std::uint32_t rule;
+    std::uint32_t begin;
+    std::uint32_t end;
+};
+
+enum class Kind : std::uint8_t { Key, String, Scalar };
+
+struct Tok {
+    std::uint32_t begin; // raw content span (strings: between the quotes)
+    std::uint32_t end;
+    std::int32_t key;    // values in objects: index of their key token, else -1
+    Kind kind;
+    bool escaped;
+    bool skip = false;   // base64 source data
+    bool rescan = false; // a fast-path candidate crossed its edge
+};
+
+struct DocPlan;
+
+// Work on one token of a document.
+struct StrPlan {
+    std::uint32_t tok;
+    bool decodedCoords = false;      // repls are in `decoded`, not raw, coordinates
+    std::string decoded;
+    std::vector<std::uint32_t> rawPos;
+    std::vector<Candidate> repls;     // resolved, sorted by begin
+    std::unique_ptr<DocPlan> nested;  // the decoded text is JSON, masked as such
+};
+
+struct DocPlan {
+    std::vector<Tok> toks;
+    std::vector<StrPlan> work; // sorted by tok
+};
+
+// Lists the tokens of a valid JSON text, and marks the `data` of objects
+// whose `type` is "base64" (image/document sources) to be skipped.
+struct Collector : json::Walker {
+    std::string_view text;
+    std::vector<Tok>& toks;
+    struct Frame {
+        bool object;
+        bool base64 = false;
+        std::int32_t data = -1;
+    };
+    std::vector<Frame> frames;
+    std::int32_t pendingKey = -1;
+
+    Collector(std::string_view t, std::vector<Tok>& out) : text(t), toks(out) {}
+
+    std::string_view raw(const Tok& t) const { return text.substr(t.begin, t.end - t.begin); }
+
+    void objectBegin(std::size_t)
+    {
+        frames.push_back({true});
+        pendingKey = -1;
+    }
+    void arrayBegin(std::size_t)
+    {
+        frames.push_back({false});
+        pendingKey = -1;
+    }
+    void objectEnd(std::size_t)
+    {
+        if (!frames.empty()) {
+            Frame f = frames.back();
+            frames.pop_back();
+            if (f.base64 && f.data >= 0)
+                toks[static_cast<std::size_t>(f.data)].skip = true;
+        }
+        pendingKey = -1;
+    }
+    void arrayEnd(std::size_t)
+    {
+        if (!frames.empty())
+            frames.pop_back();
+        pendingKey = -1;
+    }
+    void key(json::Span s)
+    {
+        pendingKey = static_cast<std::int32_t>(toks.size());
+        toks.push_back({static_cast<std::uint32_t>(s.begin), static_cast<std::uint32_t>(s.end), -1, Kind::Key,
+                        s.escaped});
+    }
+    void string(json::Span s)
+    {
+        auto idx = static_cast<std::int32_t>(toks.size());
+        toks.push_back({static_cast<std::uint32_t>(s.begin), static_cast<std::uint32_t>(s.end), pendingKey,
+                        Kind::String, s.escaped});
+        if (pendingKey >= 0 && !frames.empty() && frames.back().object) {
+            std::string_view k = raw(toks[static_cast<std::size_t>(pendingKey)]);
+            if (k == "type" && raw(toks.back()) == "base64")
+                frames.back().base64 = true;
+            else if (k == "data")
+                frames.back().data = idx;
+        }
+        pendingKey = -1;
+    }
+    void scalar(std::size_t b, std::size_t e)
+    {
+        toks.push_back({static_cast<std::uint32_t>(b), static_cast<std::uint32_t>(e), pendingKey, Kind::Scalar,
+                        false});
+        pendingKey = -1;
+    }
+};
+
+int onMatch(unsigned id, unsigned long long from, unsigned long long to, unsigned, void* ctx)
+{
+    static_cast<std::vector<Hit>*>(ctx)->push_back(
+        {id, static_cast<std::uint32_t>(from), static_cast<std::uint32_t>(to)});
+    return 0;
+}
+
+// Token numbers handed out and the mapping being built, for one body.
+struct Alloc {
+    std::unordered_set<std::string> existing; // token-shaped runs already in the input
+    std::unordered_map<std::string, std::string> byOriginal;
+    std::unordered_map<std::string, unsigned> next;
+    Mapping mapping;
+    MaskStats stats;
+
+    const std::string& tokenFor(std::string_view original, const std::string& type)
+    {
+        auto it = byOriginal.find(std::string(original));
+        if (it == byOriginal.end()) {
+            unsigned& n = next[type];
+            std::string token;
+            do {
+                char num[16];
+                std::snprintf(num, sizeof num, "%03u", ++n);
+                token = type + "_" + num;
+            } while (existing.count(token));
+            mapping.add(token, std::string(original));
+            it = byOriginal.emplace(std::string(original), std::move(token)).first;
+        }
+        ++stats.perType[type];
+        ++stats.total;
+        return it->second;
+    }
+};
+
+} // namespace
+
+struct Masker::Impl {
+    const RuleSet& rs;
+    MaskOptions opts;
+    hs_scratch_t* scratch = nullptr;
+    pcre2_match_data* md = nullptr;
+    std::vector<Hit> hits;
+
+    Impl(const RuleSet& r, MaskOptions o) : rs(r), opts(o)
+    {
+        if (hs_alloc_scratch(rs.database(), &scratch) != HS_SUCCESS)
+            scratch = nullptr;
+        md = pcre2_match_data_create(4, nullptr);
+    }
+    ~Impl()
+    {
+        if (scratch)
+            hs_free_scratch(scratch);
+        if (md)
+            pcre2_match_data_free(md);
+    }
+
+    // Scans `text`; appends candidates whose masked span starts at or after
+    // `from` (shifted by -from), and records token-shaped runs into `existing`.
+    Result<void, MaskError> scan(std::string_view text, std::uint32_t from, std::vector<Candidate>& out,
+                                 std::unordered_set<std::string>* existing)
+    {
+        if (!scratch)
+            return fail(MaskError{Unmaskable::Internal, "could not allocate Vectorscan scratch"});
+        hits.clear();
+        if (hs_scan(rs.database(), text.data(), static_cast<unsigned>(text.size()), 0, scratch, onMatch, &hits) !=
+            HS_SUCCESS)
+            return fail(MaskError{Unmaskable::Internal, "Vectorscan scan failed"});
+        if (hits.empty())
+            return Ok{};
+        // Per (rule, start): try the longest match first; take the first that
+        // passes the look-behind/ahead, group and validator checks.
+        std::sort(hits.begin(), hits.end(), [](const Hit& a, const Hit& b) {
+            if (a.id != b.id)
+                return a.id < b.id;
+            if (a.from != b.from)
+                return a.from < b.from;
+            return a.to > b.to;
+        });
+        const auto& rules = rs.rules();
+        const unsigned shape = rs.tokenShapeId();
+        for (std::size_t i = 0; i < hits.size();) {
+            std::size_t j = i + 1;
+            while (j < hits.size() && hits[j].id == hits[i].id && hits[j].from == hits[i].from)
+                ++j;
+            const Hit& first = hits[i];
+            if (first.id == shape) {
+                if (existing)
+                    existing->emplace(text.substr(first.from, first.to - first.from));
+                i = j;
+                continue;
+            }
+            const auto& rule = rules[first.id];
+            if (first.from > 0 && rule.notBefore[static_cast<unsigned char>(text[first.from - 1])]) {
+                i = j;
+                continue;
+            }
+            for (std::size_t k = i; k < j; ++k) {
+                const Hit& h = hits[k];
+                if (h.to < text.size() && rule.notAfter[static_cast<unsigned char>(text[h.to])])
+                    continue;
+                std::uint32_t vb = h.from, ve = h.to;
+                if (rule.group) {
+                    int rc = pcre2_match(rule.group, reinterpret_cast<PCRE2_SPTR>(text.data()), h.to, h.from, 0,
+                                         md, nullptr);
+                    if (rc < 2)
+                        continue;
+                    PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
+                    if (ov[2] == PCRE2_UNSET)
+                        continue;
+                    vb = static_cast<std::uint32_t>(ov[2]);
+                    ve = static_cast<std::uint32_t>(ov[3]);
+                }
+                if (ve <= vb || vb < from)
+                    continue;
+                if (rule.spec.validate && !rule.spec.validate(text.substr(vb, ve - vb)))
+                    continue;
+                out.push_back({first.id, vb - from, ve - from});
+                break;
+            }
+            i = j;
+        }
+        return Ok{};
+    }
+
+    // Overlaps: lower priority number wins, then leftmost, then longest.
+    // Result sorted by begin.
+    void resolve(std::vector<Candidate>& c) const
+    {
+        if (c.size() < 2)
+            return;
+        const auto& rules = rs.rules();
+        std::sort(c.begin(), c.end(), [&](const Candidate& a, const Candidate& b) {
+            int pa = rules[a.rule].spec.priority, pb = rules[b.rule].spec.priority;
+            if (pa != pb)
+                return pa < pb;
+            if (a.begin != b.begin)
+                return a.begin < b.begin;
+            return a.end - a.begin > b.end - b.begin;
+        });
+        std::vector<Candidate> kept;
+        kept.reserve(c.size());
+        for (const Candidate& x : c) {
+            auto it = std::lower_bound(kept.begin(), kept.end(), x.begin,
+                                       [](const Candidate& k, std::uint32_t b) { return k.end <= b; });
+            if (it != kept.end() && it->begin < x.end)
+                continue; // overlaps an accepted span
+            kept.insert(it, x);
+        }
+        c.swap(kept);
+    }
+
+    // Steps 1-4 for a JSON text (see the top of this file).
+    Result<void, MaskError> planJson(std::string_view text, unsigned depth, DocPlan& plan,
+                                     std::unordered_set<std::string>* existing)
+    {
+        Collector col(text, plan.toks);
+        json::walk(text, col);
+        auto& toks = plan.toks;
+
+        std::vector<Candidate> raw;
+        if (auto r = scan(text, 0, raw, nullptr); !r)
+            return r;
+
+        // Assign fast-path candidates to the token they fall in.
+        std::vector<std::pair<std::uint32_t, Candidate>> fast;
+        auto tokAt = [&](std::uint32_t pos) -> std::int64_t {
+            auto it = std::upper_bound(toks.begin(), toks.end(), pos,
+                                       [](std::uint32_t p, const Tok& t) { return p < t.begin; });
+            if (it == toks.begin())
+                return -1;
+            --it;
+            return pos < it->end ? it - toks.begin() : -1;
+        };
+        for (const Candidate& c : raw) {
+            std::int64_t ti = tokAt(c.begin);
+            if (ti < 0) {
+                // Starts outside any token: it may end inside a clean one.
+                std::int64_t te = c.end > 0 ? tokAt(c.end - 1) : -1;
+                if (te >= 0 && toks[static_cast<std::size_t>(te)].kind != Kind::Scalar)
+                    toks[static_cast<std::size_t>(te)].rescan = true;
+                continue;
+            }
+            Tok& t = toks[static_cast<std::size_t>(ti)];
+            if (t.skip || t.escaped)
+                continue;
+            if (t.kind == Kind::Scalar) {
+                if (c.begin == t.begin && c.end == t.end)
+                    fast.push_back({static_cast<std::uint32_t>(ti), c});
+                continue;
+            }
+            if (c.end <= t.end)
+                fast.push_back({static_cast<std::uint32_t>(ti), c});
+            else
+                t.rescan = true;
+        }
+        // Token-shaped runs in clean strings (escaped ones are found when decoded).
+        if (existing) {
+            for (const Hit& h : hits) {
+                if (h.id != rs.tokenShapeId())
+                    continue;
+                std::int64_t ti = tokAt(h.from);
+                if (ti >= 0 && !toks[static_cast<std::size_t>(ti)].escaped)
+                    existing->emplace(text.substr(h.from, h.to - h.from));
+            }
+        }
+        // A value whose key has escapes lost its key context in the raw scan.
+        for (Tok& t : toks)
+            if (t.kind == Kind::String && t.key >= 0 && toks[static_cast<std::size_t>(t.key)].escaped && !t.skip)
+                t.rescan = true;
+
+        std::stable_sort(fast.begin(), fast.end(),
+                         [](const auto& a, const auto& b) { return a.first < b.first; });
+
+        std::size_t fi = 0;
+        std::vector<Candidate> cands;
+        std::string ctx;
+        for (std::uint32_t ti = 0; ti < toks.size(); ++ti) {
+            Tok& t = toks[ti];
+            cands.clear();
+            while (fi < fast.size() && fast[fi].first == ti)
+                cands.push_back(fast[fi++].second);
+            bool slow = !t.skip && t.kind != Kind::Scalar && (t.escaped || t.rescan);
+            if (!slow) {
+                if (cands.empty())
+                    continue;
+                resolve(cands);
+                StrPlan sp;
+                sp.tok = ti;
+                sp.repls = cands;
+                plan.work.push_back(std::move(sp));
+                continue;
+            }
+
+            StrPlan sp;
+            sp.tok = ti;
+            sp.decodedCoords = true;
+            std::string_view rawText = text.substr(t.begin, t.end - t.begin);
+            if (!json::unescape(rawText, sp.decoded, &sp.rawPos))
+                return fail(MaskError{Unmaskable::InvalidJson,
+                                      "string at byte " + std::to_string(t.begin) + " has an invalid escape"});
+            if (t.kind == Kind::String && depth < opts.nestedJsonDepth && json::looksLikeContainer(sp.decoded) &&
+                json::validate(sp.decoded)) {
+                auto nested = std::make_unique<DocPlan>();
+                if (auto r = planJson(sp.decoded, depth + 1, *nested, existing); !r)
+                    return r;
+                if (!nested->work.empty()) {
+                    sp.nested = std::move(nested);
+                    plan.work.push_back(std::move(sp));
+                }
+                continue;
+            }
+            // Scan `<key>": "<value>` so key-context rules see the key.
+            std::uint32_t off = 0;
+            std::string_view scanText = sp.decoded;
+            if (t.kind == Kind::String && t.key >= 0) {
+                const Tok& k = toks[static_cast<std::size_t>(t.key)];
+                ctx.clear();
+                if (!json::unescape(text.substr(k.begin, k.end - k.begin), ctx))
+                    return fail(MaskError{Unmaskable::InvalidJson,
+                                          "key at byte " + std::to_string(k.begin) + " has an invalid escape"});
+                ctx += "\": \"";
+                off = static_cast<std::uint32_t>(ctx.size());
+                ctx += sp.decoded;
+                scanText = ctx;
+            }
+            std::vector<Candidate> found;
+            if (auto r = scan(scanText, off, found, existing); !r)
+                return r;
+            if (found.empty())
+                continue;
+            resolve(found);
+            // A span that ends inside an escape unit would cut a multi-byte
+            // character (only a rule matching partial UTF-8 can do that).
+            for (const Candidate& c : found)
+                if (!unitBoundary(sp, c.begin) || !unitBoundary(sp, c.end))
+                    return fail(MaskError{Unmaskable::Residual, "rule " + rs.rules()[c.rule].spec.name +
+                                                                    " matches part of a multi-byte character"});
+            sp.repls = std::move(found);
+            plan.work.push_back(std::move(sp));
+        }
+        return Ok{};
+    }
+
+    static bool unitBoundary(const StrPlan& sp, std::uint32_t d)
+    {
+        return d == 0 || d >= sp.decoded.size() || sp.rawPos[d] != sp.rawPos[d - 1];
+    }
+
+    // Step 5: writes `text` with the plan applied.
+    void emitJson(std::string_view text, const DocPlan& plan, Alloc& alloc, std::string& out)
+    {
+        std::size_t pos = 0;
+        for (const StrPlan& sp : plan.work) {
+            const Tok& t = plan.toks[sp.tok];
+            out.append(text.substr(pos, t.begin - pos));
+            pos = t.end;
+            if (t.kind == Kind::Scalar) {
+                // A number in account context: becomes a string token.
+                const Candidate& c = sp.repls.front();
+                out += '"';
+                out += alloc.tokenFor(text.substr(c.begin, c.end - c.begin), typeOf(c));
+                out += '"';
+                continue;
+            }
+            if (sp.nested) {
+                std::string inner;
+                inner.reserve(sp.decoded.size());
+                emitJson(sp.decoded, *sp.nested, alloc, inner);
+                json::escape(inner, out);
+                continue;
+            }
+            if (!sp.decodedCoords) {
+                std::size_t p = t.begin;
+                for (const Candidate& c : sp.repls) {
+                    out.append(text.substr(p, c.begin - p));
+                    out += alloc.tokenFor(text.substr(c.begin, c.end - c.begin), typeOf(c));
+                    p = c.end;
+                }
+                out.append(text.substr(p, t.end - p));
+                continue;
+            }
+            // Escaped string: every masked span starts and ends on an escape
+            // unit boundary (checked when planned), so splice at raw offsets.
+            std::string_view dec = sp.decoded;
+            std::size_t p = t.begin;
+            for (const Candidate& c : sp.repls) {
+                std::size_t rb = t.begin + sp.rawPos[c.begin];
+                std::size_t re = t.begin + sp.rawPos[c.end];
+                out.append(text.substr(p, rb - p));
+                out += alloc.tokenFor(dec.substr(c.begin, c.end - c.begin), typeOf(c));
+                p = re;
+            }
+            out.append(text.substr(p, t.end - p));
+        }
+        out.append(text.substr(pos));
+    }
+
+    const std::string& typeOf(const Candidate& c) const { return rs.rules()[c.rule].spec.tokenType; }
+
+    std::string residualRules(const DocPlan& plan) const
+    {
+        std::set<std::string> names;
+        collectRules(plan, names);
+        return join(names);
+    }
+    void collectRules(const DocPlan& plan, std::set<std::string>& names) const
+    {
+        for (const StrPlan& sp : plan.work) {
+            for (const Candidate& c : sp.repls)
+                names.insert(rs.rules()[c.rule].spec.name);
+            if (sp.nested)
+                collectRules(*sp.nested, names);
+        }
+    }
+    static std::string join(const std::set<std::string>& names)
+    {
+        std::string s;
+        for (const auto& n : names)
+            s += (s.empty() ? "" : ", ") + n;
+        return s;
+    }
+};
+
+Masker::Masker(std::shared_ptr<const RuleSet> rules, MaskOptions options)
+    : rules_(std::move(rules)), impl_(std::make_unique<Impl>(*rules_, options))
+{
+}
+
+Masker::~Masker() = default;
+
+Result<Masked, MaskError> Masker::maskJson(std::string_view body)
+{
+    if (body.size() >= kMaxBody)
+        return fail(MaskError{Unmaskable::TooLarge, "body of " + std::to_string(body.size()) + " bytes"});
+    std::string why;
+    if (!json::validate(body, &why))
+        return fail(MaskError{Unmaskable::InvalidJson, why});
+
+    Alloc alloc;
+    DocPlan plan;
+    if (auto r = impl_->planJson(body, 0, plan, &alloc.existing); !r)
+        return fail(r.error());
+
+    Masked m;
+    if (plan.work.empty()) {
+        m.body.assign(body);
+        return m; // nothing matched: the residual check would scan the same bytes
+    }
+    m.body.reserve(body.size());
+    impl_->emitJson(body, plan, alloc, m.body);
+    m.mapping = std::move(alloc.mapping);
+    m.stats = std::move(alloc.stats);
+
+    if (impl_->opts.residualCheck) {
+        if (!json::validate(m.body, &why))
+            return fail(MaskError{Unmaskable::Internal, "masked body is not valid JSON: " + why});
+        DocPlan again;
+        if (auto r = impl_->planJson(m.body, 0, again, nullptr); !r)
+            return fail(r.error());
+        if (!again.work.empty())
+            return fail(MaskError{Unmaskable::Residual,
+                                  "still matching after masking: " + impl_->residualRules(again)});
+    }
+    return m;
+}
+
+Result<Masked, MaskError> Masker::maskText(std::string_view body)
+{
+    if (body.size() >= kMaxBody)
+        return fail(MaskError{Unmaskable::TooLarge, "body of " + std::to_string(body.size()) + " bytes"});
+    Alloc alloc;
+    std::vector<Candidate> found;
+    if (auto r = impl_->scan(body, 0, found, &alloc.existing); !r)
+        return fail(r.error());
+    Masked m;
+    if (found.empty()) {
+        m.body.assign(body);
+        return m;
+    }
+    impl_->resolve(found);
+    m.body.reserve(body.size());
+    std::size_t p = 0;
+    for (const Candidate& c : found) {
+        m.body.append(body.substr(p, c.begin - p));
+        m.body += alloc.tokenFor(body.substr(c.begin, c.end - c.begin), impl_->typeOf(c));
+        p = c.end;
+    }
+    m.body.append(body.substr(p));
+    m.mapping = std::move(alloc.mapping);
+    m.stats = std::move(alloc.stats);
+
+    if (impl_->opts.residualCheck) {
+        std::vector<Candidate> again;
+        if (auto r = impl_->scan(m.body, 0, again, nullptr); !r)
+            return fail(r.error());
+        if (!again.empty()) {
+            std::set<std::string> names;
+            for (const Candidate& c : again)
+                names.insert(impl_->rs.rules()[c.rule].spec.name);
+            return fail(MaskError{Unmaskable::Residual, "still matching after masking: " + Impl::join(names)});
+        }
+    }
+    return m;
+}
+
+} // namespace veil::mask

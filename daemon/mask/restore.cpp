@@ -1,0 +1,128 @@
+#include "mask/restore.h"
+
+#include "mask/json.h"
+
+namespace veil::mask {
+
+namespace {
+
+constexpr bool isWord(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+// Tokens are TYPE_NNN with TYPE starting with an upper-case letter: anything
+// else needs no map lookup.
+constexpr bool mayStartToken(char c) { return c >= 'A' && c <= 'Z'; }
+constexpr std::size_t kMinTokenLength = 5; // "X_001"
+
+void insert(std::string_view original, Escape esc, std::string& out)
+{
+    switch (esc) {
+    case Escape::None:
+        out += original;
+        break;
+    case Escape::Json:
+        json::escape(original, out);
+        break;
+    case Escape::JsonInJson: {
+        std::string once;
+        json::escape(original, once);
+        json::escape(once, out);
+        break;
+    }
+    }
+}
+
+} // namespace
+
+std::size_t TokenRestorer::scan(std::string_view text, bool final, std::string& out)
+{
+    const std::size_t n = text.size();
+    if (map_->empty()) {
+        out += text;
+        return n;
+    }
+    bool prevWord = prevWord_;
+    std::size_t copied = 0; // text[copied, i) is pending copy
+    std::size_t i = 0;
+    while (i < n) {
+        char c = text[i];
+        if (c == '\\' && esc_ != Escape::None) {
+            std::size_t len = (i + 1 < n && text[i + 1] == 'u') ? 6 : 2;
+            if (i + len > n && !final) {
+                out.append(text.substr(copied, i - copied));
+                prevWord_ = prevWord;
+                return i;
+            }
+            i = std::min(n, i + len);
+            prevWord = false;
+            continue;
+        }
+        if (!isWord(c)) {
+            prevWord = false;
+            ++i;
+            continue;
+        }
+        std::size_t j = i + 1;
+        while (j < n && isWord(text[j]))
+            ++j;
+        if (!prevWord && mayStartToken(c)) {
+            std::string_view run = text.substr(i, j - i);
+            if (j == n && !final && map_->isTokenPrefix(run)) {
+                out.append(text.substr(copied, i - copied));
+                prevWord_ = false;
+                return i;
+            }
+            if (run.size() >= kMinTokenLength) {
+                if (const std::string* original = map_->find(run)) {
+                    out.append(text.substr(copied, i - copied));
+                    insert(*original, esc_, out);
+                    copied = j;
+                    ++restored_;
+                }
+            }
+        }
+        prevWord = true;
+        i = j;
+    }
+    out.append(text.substr(copied));
+    prevWord_ = prevWord;
+    return n;
+}
+
+void TokenRestorer::feed(std::string_view chunk, std::string& out)
+{
+    if (carry_.empty()) {
+        std::size_t used = scan(chunk, false, out);
+        carry_.assign(chunk.substr(used));
+        return;
+    }
+    std::string text = std::move(carry_);
+    text.append(chunk);
+    std::size_t used = scan(text, false, out);
+    carry_.assign(std::string_view(text).substr(used));
+}
+
+void TokenRestorer::finish(std::string& out)
+{
+    if (carry_.empty())
+        return;
+    std::string text = std::move(carry_);
+    carry_.clear();
+    scan(text, true, out);
+}
+
+std::string TokenRestorer::restoreAll(const Mapping& mapping, std::string_view text, Escape escape,
+                                      unsigned* restored)
+{
+    TokenRestorer r(mapping, escape);
+    std::string out;
+    out.reserve(text.size() + 64);
+    r.scan(text, true, out);
+    if (restored)
+        *restored = r.restored_;
+    return out;
+}
+
+} // namespace veil::mask
