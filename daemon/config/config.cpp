@@ -1,0 +1,421 @@
+#include "config/config.h"
+
+#include "mask/ruleset.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <fstream>
+#include <initializer_list>
+#include <set>
+#include <sstream>
+
+namespace veil::config {
+
+namespace {
+
+// Thrown inside this file only; parse()/load() turn it into an Error.
+struct ConfigError {
+    std::string message;
+};
+
+struct Reader {
+    std::string file;
+
+    [[noreturn]] void bad(const YAML::Node& n, const std::string& msg) const
+    {
+        YAML::Mark m = n.Mark();
+        if (m.is_null())
+            throw ConfigError{file + ": " + msg};
+        throw ConfigError{file + ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1) + ": " + msg};
+    }
+
+    void requireMap(const YAML::Node& n, const std::string& what) const
+    {
+        if (!n.IsMap())
+            bad(n, what + " must be a mapping");
+    }
+
+    void requireSeq(const YAML::Node& n, const std::string& what) const
+    {
+        if (!n.IsSequence())
+            bad(n, what + " must be a list");
+    }
+
+    // Every key of `n` must be one of `known`.
+    void onlyKeys(const YAML::Node& n, const std::string& what, std::initializer_list<const char*> known) const
+    {
+        for (auto it = n.begin(); it != n.end(); ++it) {
+            if (!it->first.IsScalar())
+                bad(it->first, what + ": keys must be plain names");
+            const std::string k = it->first.Scalar();
+            bool ok = std::any_of(known.begin(), known.end(), [&](const char* c) { return k == c; });
+            if (!ok) {
+                std::string list;
+                for (const char* c : known)
+                    list += (list.empty() ? "" : ", ") + std::string(c);
+                bad(it->first, "unknown key '" + k + "' in " + what + " (known: " + list + ")");
+            }
+        }
+    }
+
+    std::string str(const YAML::Node& n, const std::string& what) const
+    {
+        if (!n.IsScalar())
+            bad(n, what + " must be a string");
+        return n.Scalar();
+    }
+
+    std::string nonEmpty(const YAML::Node& n, const std::string& what) const
+    {
+        std::string s = str(n, what);
+        if (s.empty())
+            bad(n, what + " must not be empty");
+        return s;
+    }
+
+    long integer(const YAML::Node& n, const std::string& what, long lo, long hi) const
+    {
+        if (!n.IsScalar())
+            bad(n, what + " must be an integer");
+        const std::string& s = n.Scalar();
+        std::size_t used = 0;
+        long v = 0;
+        try {
+            v = std::stol(s, &used, 10);
+        } catch (const std::exception&) {
+            used = 0;
+        }
+        if (used == 0 || used != s.size())
+            bad(n, what + " must be an integer, not '" + s + "'");
+        if (v < lo || v > hi)
+            bad(n, what + " must be between " + std::to_string(lo) + " and " + std::to_string(hi));
+        return v;
+    }
+
+    bool boolean(const YAML::Node& n, const std::string& what) const
+    {
+        if (!n.IsScalar())
+            bad(n, what + " must be true or false");
+        const std::string& s = n.Scalar();
+        if (s == "true" || s == "yes" || s == "on")
+            return true;
+        if (s == "false" || s == "no" || s == "off")
+            return false;
+        bad(n, what + " must be true or false, not '" + s + "'");
+    }
+
+    std::vector<std::string> strings(const YAML::Node& n, const std::string& what) const
+    {
+        requireSeq(n, what);
+        std::vector<std::string> out;
+        for (const auto& e : n)
+            out.push_back(nonEmpty(e, what + " entry"));
+        return out;
+    }
+
+    // Size with an optional KiB/MiB/GiB suffix.
+    std::size_t size(const YAML::Node& n, const std::string& what) const
+    {
+        std::string s = str(n, what);
+        std::size_t mult = 1;
+        for (auto [suffix, m] : {std::pair{"KiB", 1ul << 10}, std::pair{"MiB", 1ul << 20}, std::pair{"GiB", 1ul << 30}}) {
+            std::string_view sv(s);
+            std::string_view suf(suffix);
+            if (sv.size() > suf.size() && sv.substr(sv.size() - suf.size()) == suf) {
+                s.resize(s.size() - suf.size());
+                mult = m;
+                break;
+            }
+        }
+        std::size_t used = 0;
+        unsigned long v = 0;
+        try {
+            v = std::stoul(s, &used, 10);
+        } catch (const std::exception&) {
+            used = 0;
+        }
+        if (used == 0 || used != s.size() || s[0] == '-')
+            bad(n, what + " must be a size like 1048576, 512KiB or 32MiB");
+        return v * mult;
+    }
+
+    mask::RuleSpec rule(const YAML::Node& n) const
+    {
+        requireMap(n, "a rule");
+        onlyKeys(n, "a rule", {"name", "regex", "type", "priority", "enabled"});
+        mask::RuleSpec r;
+        if (!n["name"])
+            bad(n, "a rule needs a name");
+        if (!n["regex"])
+            bad(n, "rule needs a regex");
+        if (!n["type"])
+            bad(n, "rule needs a type (the token prefix, e.g. PROJECT)");
+        r.name = nonEmpty(n["name"], "rule name");
+        r.regex = nonEmpty(n["regex"], "rule regex");
+        r.tokenType = nonEmpty(n["type"], "rule type");
+        if (n["priority"])
+            r.priority = static_cast<int>(integer(n["priority"], "rule priority", 0, 1000000));
+        if (n["enabled"])
+            r.enabled = boolean(n["enabled"], "rule enabled");
+        // Compile errors (bad regex, bad type) point at the rule.
+        std::vector<mask::RuleSpec> one{r};
+        one[0].enabled = true;
+        if (auto c = mask::RuleSet::compile(one); !c)
+            bad(n, c.error().message);
+        return r;
+    }
+
+    std::vector<mask::RuleSpec> rules(const YAML::Node& n) const
+    {
+        requireSeq(n, "rules");
+        std::vector<mask::RuleSpec> out;
+        for (const auto& e : n)
+            out.push_back(rule(e));
+        return out;
+    }
+};
+
+std::string dirOf(const std::string& path)
+{
+    auto slash = path.rfind('/');
+    return slash == std::string::npos ? std::string(".") : path.substr(0, slash);
+}
+
+Result<std::string> readFile(const std::string& path)
+{
+    std::ifstream in(path, std::ios::binary);
+    if (!in)
+        return fail(path + ": cannot open");
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+YAML::Node loadYaml(const std::string& text, const std::string& file)
+{
+    try {
+        return YAML::Load(text);
+    } catch (const YAML::ParserException& e) {
+        throw ConfigError{file + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) +
+                          ": " + e.msg};
+    }
+}
+
+std::vector<mask::RuleSpec> ruleFile(const std::string& path)
+{
+    auto text = readFile(path);
+    if (!text)
+        throw ConfigError{text.error().message};
+    Reader r{path};
+    YAML::Node root = loadYaml(*text, path);
+    r.requireMap(root, "a rule file");
+    r.onlyKeys(root, "a rule file", {"rules"});
+    if (!root["rules"])
+        r.bad(root, "a rule file needs a 'rules' list");
+    return r.rules(root["rules"]);
+}
+
+Config parseOrThrow(const std::string& text, const std::string& file)
+{
+    Reader r{file};
+    YAML::Node root = loadYaml(text, file);
+    Config c;
+    c.file = file;
+    if (root.IsNull())
+        r.bad(root, "the configuration is empty");
+    r.requireMap(root, "the configuration");
+    r.onlyKeys(root, "the configuration", {"listeners", "ca", "upstream", "targets", "masking"});
+
+    if (auto ls = root["listeners"]) {
+        r.requireSeq(ls, "listeners");
+        std::set<std::string> names;
+        for (const auto& l : ls) {
+            r.requireMap(l, "a listener");
+            r.onlyKeys(l, "a listener", {"name", "mode", "address"});
+            Listener x;
+            if (!l["name"] || !l["mode"] || !l["address"])
+                r.bad(l, "a listener needs name, mode and address");
+            x.name = r.nonEmpty(l["name"], "listener name");
+            if (!names.insert(x.name).second)
+                r.bad(l["name"], "listener name '" + x.name + "' used twice");
+            std::string mode = r.str(l["mode"], "listener mode");
+            if (mode == "tproxy")
+                x.mode = ListenerMode::Tproxy;
+            else if (mode == "redirect")
+                x.mode = ListenerMode::Redirect;
+            else
+                r.bad(l["mode"], "listener mode must be tproxy or redirect, not '" + mode + "'");
+            x.address = r.nonEmpty(l["address"], "listener address");
+            if (x.address.rfind(':') == std::string::npos)
+                r.bad(l["address"], "listener address must be host:port");
+            c.listeners.push_back(std::move(x));
+        }
+    }
+    if (auto ca = root["ca"]) {
+        r.requireMap(ca, "ca");
+        r.onlyKeys(ca, "ca", {"cert", "key"});
+        if (ca["cert"])
+            c.caCert = r.nonEmpty(ca["cert"], "ca.cert");
+        if (ca["key"])
+            c.caKey = r.nonEmpty(ca["key"], "ca.key");
+    }
+    if (auto up = root["upstream"]) {
+        r.requireMap(up, "upstream");
+        r.onlyKeys(up, "upstream", {"ca_file"});
+        if (up["ca_file"])
+            c.upstreamCaFile = r.nonEmpty(up["ca_file"], "upstream.ca_file");
+    }
+    if (auto ts = root["targets"]) {
+        r.requireSeq(ts, "targets");
+        for (const auto& t : ts) {
+            r.requireMap(t, "a target");
+            r.onlyKeys(t, "a target", {"host", "mask"});
+            Target x;
+            if (!t["host"])
+                r.bad(t, "a target needs a host");
+            x.host = r.nonEmpty(t["host"], "target host");
+            if (auto ms = t["mask"]) {
+                r.requireSeq(ms, "target mask");
+                for (const auto& m : ms) {
+                    r.requireMap(m, "a mask route");
+                    r.onlyKeys(m, "a mask route", {"method", "path"});
+                    MaskRoute route;
+                    route.method = m["method"] ? r.nonEmpty(m["method"], "mask route method") : "*";
+                    std::transform(route.method.begin(), route.method.end(), route.method.begin(),
+                                   [](unsigned char ch) { return static_cast<char>(std::toupper(ch)); });
+                    if (!m["path"])
+                        r.bad(m, "a mask route needs a path");
+                    route.path = r.nonEmpty(m["path"], "mask route path");
+                    if (route.path[0] != '/')
+                        r.bad(m["path"], "mask route path must start with /");
+                    x.mask.push_back(std::move(route));
+                }
+            }
+            c.targets.push_back(std::move(x));
+        }
+    }
+    if (auto m = root["masking"]) {
+        r.requireMap(m, "masking");
+        r.onlyKeys(m, "masking",
+                   {"packs", "on_unmaskable", "enable", "disable", "rules", "rule_files", "max_body_bytes"});
+        if (m["packs"]) {
+            c.masking.packs = r.strings(m["packs"], "masking.packs");
+            auto known = mask::builtinPackNames();
+            std::size_t i = 0;
+            for (const auto& p : c.masking.packs) {
+                if (std::find(known.begin(), known.end(), p) == known.end())
+                    r.bad(m["packs"][i], "unknown pack '" + p + "'");
+                ++i;
+            }
+        }
+        if (m["on_unmaskable"]) {
+            std::string v = r.str(m["on_unmaskable"], "masking.on_unmaskable");
+            if (v == "block")
+                c.masking.blockUnmaskable = true;
+            else if (v == "pass")
+                c.masking.blockUnmaskable = false;
+            else
+                r.bad(m["on_unmaskable"], "masking.on_unmaskable must be block or pass, not '" + v + "'");
+        }
+        if (m["rules"])
+            c.masking.rules = r.rules(m["rules"]);
+        if (m["rule_files"]) {
+            auto files = r.strings(m["rule_files"], "masking.rule_files");
+            for (auto f : files) {
+                if (f[0] != '/')
+                    f = dirOf(file) + "/" + f;
+                auto more = ruleFile(f);
+                c.masking.rules.insert(c.masking.rules.end(), more.begin(), more.end());
+            }
+        }
+        // enable/disable name rules of the packs or custom rules above.
+        std::set<std::string> names;
+        for (const auto& p : c.masking.packs)
+            for (const auto& rule : mask::builtinPack(p))
+                names.insert(rule.name);
+        for (const auto& rule : c.masking.rules)
+            names.insert(rule.name);
+        for (auto [key, list] : {std::pair{"enable", &c.masking.enable}, std::pair{"disable", &c.masking.disable}}) {
+            if (!m[key])
+                continue;
+            *list = r.strings(m[key], std::string("masking.") + key);
+            for (std::size_t i = 0; i < list->size(); ++i)
+                if (!names.count((*list)[i]))
+                    r.bad(m[key][i], "no rule named '" + (*list)[i] + "'");
+        }
+        if (m["max_body_bytes"])
+            c.masking.maxBodyBytes = r.size(m["max_body_bytes"], "masking.max_body_bytes");
+        // Names must resolve now, not at first request.
+        if (auto eff = effectiveRules(c.masking); !eff)
+            r.bad(m, eff.error().message);
+        else if (auto rs = mask::RuleSet::compile(std::move(eff.value())); !rs)
+            r.bad(m, rs.error().message);
+    }
+    return c;
+}
+
+} // namespace
+
+Result<Config> parse(const std::string& text, const std::string& file)
+{
+    try {
+        return parseOrThrow(text, file);
+    } catch (const ConfigError& e) {
+        return fail(e.message);
+    } catch (const YAML::Exception& e) {
+        return fail(file + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) + ": " +
+                    e.msg);
+    }
+}
+
+Result<Config> load(const std::string& path)
+{
+    auto text = readFile(path);
+    if (!text)
+        return fail(text.error().message);
+    return parse(*text, path);
+}
+
+Result<std::vector<mask::RuleSpec>> loadRuleFile(const std::string& path)
+{
+    try {
+        return ruleFile(path);
+    } catch (const ConfigError& e) {
+        return fail(e.message);
+    } catch (const YAML::Exception& e) {
+        return fail(path + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) + ": " +
+                    e.msg);
+    }
+}
+
+Result<std::vector<mask::RuleSpec>> effectiveRules(const Masking& masking)
+{
+    std::vector<mask::RuleSpec> out;
+    for (const auto& p : masking.packs) {
+        auto pack = mask::builtinPack(p);
+        if (pack.empty())
+            return fail("unknown pack '" + p + "'");
+        out.insert(out.end(), pack.begin(), pack.end());
+    }
+    for (const auto& r : masking.rules)
+        out.push_back(r);
+    auto apply = [&](const std::vector<std::string>& names, bool on) -> Result<void> {
+        for (const auto& n : names) {
+            auto it = std::find_if(out.begin(), out.end(), [&](const mask::RuleSpec& r) { return r.name == n; });
+            if (it == out.end())
+                return fail(std::string(on ? "masking.enable" : "masking.disable") + " names unknown rule '" + n +
+                            "'");
+            it->enabled = on;
+        }
+        return Ok{};
+    };
+    if (auto r = apply(masking.enable, true); !r)
+        return fail(r.error().message);
+    if (auto r = apply(masking.disable, false); !r)
+        return fail(r.error().message);
+    return out;
+}
+
+} // namespace veil::config
