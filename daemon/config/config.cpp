@@ -141,6 +141,36 @@ struct Reader {
         return v * mult;
     }
 
+    // "500ms", "5s", "10m", "1h", "30d"; a bare number is seconds.
+    Millis duration(const YAML::Node& n, const std::string& what) const
+    {
+        std::string s = str(n, what);
+        std::size_t used = 0;
+        long long v = -1;
+        try {
+            v = std::stoll(s, &used, 10);
+        } catch (const std::exception&) {
+            used = 0;
+        }
+        std::string unit = used ? s.substr(used) : "";
+        long long ms = -1;
+        if (used && v >= 0) {
+            if (unit.empty() || unit == "s")
+                ms = v * 1000;
+            else if (unit == "ms")
+                ms = v;
+            else if (unit == "m")
+                ms = v * 60000;
+            else if (unit == "h")
+                ms = v * 3600000;
+            else if (unit == "d")
+                ms = v * 86400000;
+        }
+        if (ms < 0)
+            bad(n, what + " must be a duration like 500ms, 5s, 10m, 1h or 30d, not '" + s + "'");
+        return Millis(ms);
+    }
+
     mask::RuleSpec rule(const YAML::Node& n) const
     {
         requireMap(n, "a rule");
@@ -226,7 +256,64 @@ Config parseOrThrow(const std::string& text, const std::string& file)
     if (root.IsNull())
         r.bad(root, "the configuration is empty");
     r.requireMap(root, "the configuration");
-    r.onlyKeys(root, "the configuration", {"listeners", "ca", "upstream", "targets", "masking"});
+    r.onlyKeys(root, "the configuration",
+               {"workers", "listeners", "ca", "upstream", "targets", "passthrough", "no_sni", "timeouts", "limits",
+                "masking"});
+
+    if (root["workers"])
+        c.workers = static_cast<unsigned>(r.integer(root["workers"], "workers", 0, 256));
+    auto policy = [&](const char* key, Passthrough& out) {
+        if (!root[key])
+            return;
+        std::string v = r.str(root[key], key);
+        if (v == "splice" || v == "passthrough")
+            out = Passthrough::Splice;
+        else if (v == "reject")
+            out = Passthrough::Reject;
+        else
+            r.bad(root[key], std::string(key) + " must be splice or reject, not '" + v + "'");
+    };
+    policy("passthrough", c.passthrough);
+    policy("no_sni", c.noSni);
+    if (auto t = root["timeouts"]) {
+        r.requireMap(t, "timeouts");
+        r.onlyKeys(t, "timeouts",
+                   {"connect", "tls_handshake", "request_headers", "idle", "body_idle", "response", "stream_idle",
+                    "drain"});
+        auto d = [&](const char* key, Millis& out) {
+            if (t[key]) {
+                out = r.duration(t[key], std::string("timeouts.") + key);
+                if (out.count() == 0)
+                    r.bad(t[key], std::string("timeouts.") + key + " must be more than 0");
+            }
+        };
+        d("connect", c.timeouts.connect);
+        d("tls_handshake", c.timeouts.tlsHandshake);
+        d("request_headers", c.timeouts.requestHeaders);
+        d("idle", c.timeouts.idle);
+        d("body_idle", c.timeouts.bodyIdle);
+        d("response", c.timeouts.response);
+        d("stream_idle", c.timeouts.streamIdle);
+        d("drain", c.timeouts.drain);
+    }
+    if (auto l = root["limits"]) {
+        r.requireMap(l, "limits");
+        r.onlyKeys(l, "limits",
+                   {"max_connections", "max_request_line", "max_header_bytes", "max_headers", "max_decoded_bytes",
+                    "max_decode_ratio"});
+        if (l["max_connections"])
+            c.limits.maxConnections = static_cast<std::size_t>(r.integer(l["max_connections"], "limits.max_connections", 1, 1000000));
+        if (l["max_request_line"])
+            c.limits.maxRequestLine = r.size(l["max_request_line"], "limits.max_request_line");
+        if (l["max_header_bytes"])
+            c.limits.maxHeaderBytes = r.size(l["max_header_bytes"], "limits.max_header_bytes");
+        if (l["max_headers"])
+            c.limits.maxHeaders = static_cast<std::size_t>(r.integer(l["max_headers"], "limits.max_headers", 1, 10000));
+        if (l["max_decoded_bytes"])
+            c.limits.maxDecodedBytes = r.size(l["max_decoded_bytes"], "limits.max_decoded_bytes");
+        if (l["max_decode_ratio"])
+            c.limits.maxDecodeRatio = static_cast<unsigned>(r.integer(l["max_decode_ratio"], "limits.max_decode_ratio", 1, 100000));
+    }
 
     if (auto ls = root["listeners"]) {
         r.requireSeq(ls, "listeners");
@@ -255,17 +342,28 @@ Config parseOrThrow(const std::string& text, const std::string& file)
     }
     if (auto ca = root["ca"]) {
         r.requireMap(ca, "ca");
-        r.onlyKeys(ca, "ca", {"cert", "key"});
+        r.onlyKeys(ca, "ca", {"cert", "key", "leaf_validity", "cache_size"});
         if (ca["cert"])
             c.caCert = r.nonEmpty(ca["cert"], "ca.cert");
         if (ca["key"])
             c.caKey = r.nonEmpty(ca["key"], "ca.key");
+        if (ca["leaf_validity"]) {
+            c.leafValidity = r.duration(ca["leaf_validity"], "ca.leaf_validity");
+            if (c.leafValidity < std::chrono::hours(1) || c.leafValidity > std::chrono::hours(24 * 365))
+                r.bad(ca["leaf_validity"], "ca.leaf_validity must be between 1h and 365d");
+        }
+        if (ca["cache_size"])
+            c.leafCacheSize = static_cast<std::size_t>(r.integer(ca["cache_size"], "ca.cache_size", 1, 1000000));
     }
     if (auto up = root["upstream"]) {
         r.requireMap(up, "upstream");
-        r.onlyKeys(up, "upstream", {"ca_file"});
+        r.onlyKeys(up, "upstream", {"ca_file", "insecure_skip_verify", "mark"});
         if (up["ca_file"])
             c.upstreamCaFile = r.nonEmpty(up["ca_file"], "upstream.ca_file");
+        if (up["insecure_skip_verify"])
+            c.upstreamInsecureSkipVerify = r.boolean(up["insecure_skip_verify"], "upstream.insecure_skip_verify");
+        if (up["mark"])
+            c.upstreamMark = static_cast<std::uint32_t>(r.integer(up["mark"], "upstream.mark", 0, 0xffffffffL));
     }
     if (auto ts = root["targets"]) {
         r.requireSeq(ts, "targets");
@@ -276,6 +374,8 @@ Config parseOrThrow(const std::string& text, const std::string& file)
             if (!t["host"])
                 r.bad(t, "a target needs a host");
             x.host = r.nonEmpty(t["host"], "target host");
+            std::transform(x.host.begin(), x.host.end(), x.host.begin(),
+                           [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
             if (auto ms = t["mask"]) {
                 r.requireSeq(ms, "target mask");
                 for (const auto& m : ms) {
@@ -357,6 +457,24 @@ Config parseOrThrow(const std::string& text, const std::string& file)
 }
 
 } // namespace
+
+const Target* Config::targetFor(std::string_view sni) const
+{
+    std::string name(sni);
+    std::transform(name.begin(), name.end(), name.begin(),
+                   [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+    for (const auto& t : targets) {
+        if (t.host == name)
+            return &t;
+        // "*.example.com" matches one or more labels before example.com.
+        if (t.host.size() > 2 && t.host.compare(0, 2, "*.") == 0) {
+            std::string_view suffix = std::string_view(t.host).substr(1);
+            if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
+                return &t;
+        }
+    }
+    return nullptr;
+}
 
 Result<Config> parse(const std::string& text, const std::string& file)
 {

@@ -5,8 +5,11 @@
 // file:line:column (STYLE.md habit 4). Unknown keys are errors, so a typo is
 // never silently ignored.
 
+#include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/result.h"
@@ -41,14 +44,56 @@ struct Masking {
     std::size_t maxBodyBytes = 32u << 20;
 };
 
+using Millis = std::chrono::milliseconds;
+
+// Every timeout has a default (STYLE.md habit 7).
+struct Timeouts {
+    Millis connect{5000};          // upstream TCP connect
+    Millis tlsHandshake{10000};    // ClientHello peek + both handshakes
+    Millis requestHeaders{10000};  // first byte of a request → its complete head (slowloris)
+    Millis idle{60000};            // keep-alive connection with no request
+    Millis bodyIdle{30000};        // no request body bytes for this long (slow POST)
+    Millis response{600000};       // request sent → first response byte (non-streaming LLM calls are slow)
+    Millis streamIdle{300000};     // between two response body reads (SSE keep-alive pings are ~15 s)
+    Millis drain{30000};           // SIGTERM → in-flight requests get this long
+};
+
+struct Limits {
+    std::size_t maxConnections = 10000; // per process; more are refused
+    std::size_t maxRequestLine = 8 << 10;
+    std::size_t maxHeaderBytes = 64 << 10;
+    std::size_t maxHeaders = 100;
+    std::size_t maxDecodedBytes = 64u << 20; // decompressed request body (bomb guard)
+    unsigned maxDecodeRatio = 200;           // decompressed/compressed
+};
+
+// What happens to connections that are not intercepted.
+enum class Passthrough {
+    Splice, // relay the bytes untouched to the original destination
+    Reject, // close the connection
+};
+
 struct Config {
     std::string file;
+    unsigned workers = 0; // 0: one per core
     std::vector<Listener> listeners;
     std::string caCert;
     std::string caKey;
+    Millis leafValidity{30LL * 24 * 3600 * 1000};
+    std::size_t leafCacheSize = 1024;
     std::string upstreamCaFile = "/etc/ssl/certs/ca-certificates.crt";
+    bool upstreamInsecureSkipVerify = false; // explicit, logged opt-out
+    std::uint32_t upstreamMark = 0;          // SO_MARK on upstream sockets (0: none)
     std::vector<Target> targets;
+    Passthrough passthrough = Passthrough::Splice; // SNI present but not a target
+    Passthrough noSni = Passthrough::Splice;       // no (valid) SNI, or not TLS at all
+    Timeouts timeouts;
+    Limits limits;
     Masking masking;
+
+    // The target for a TLS server name (exact, case-insensitive, or a
+    // "*.example.com" wildcard entry), or nullptr.
+    const Target* targetFor(std::string_view sni) const;
 };
 
 // Parses a whole veil.yaml. `file` is used in messages and to resolve

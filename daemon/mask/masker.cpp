@@ -370,9 +370,11 @@ struct Masker::Impl {
                     existing->emplace(text.substr(h.from, h.to - h.from));
             }
         }
-        // A value whose key has escapes lost its key context in the raw scan.
+        // A value whose context (its key, or the sibling value before the key,
+        // as in ECS's {"name": "AWS_SECRET_ACCESS_KEY", "value": "…"}) has
+        // escapes lost that context in the raw scan.
         for (Tok& t : toks)
-            if (t.kind == Kind::String && t.key >= 0 && toks[static_cast<std::size_t>(t.key)].escaped && !t.skip)
+            if (t.kind == Kind::String && t.key >= 0 && !t.skip && contextEscaped(toks, t))
                 t.rescan = true;
 
         std::stable_sort(fast.begin(), fast.end(),
@@ -416,12 +418,22 @@ struct Masker::Impl {
                 }
                 continue;
             }
-            // Scan `<key>": "<value>` so key-context rules see the key.
+            // Scan `<sibling>","<key>": "<value>` so context rules see what the
+            // raw body shows around an unescaped value.
             std::uint32_t off = 0;
             std::string_view scanText = sp.decoded;
             if (t.kind == Kind::String && t.key >= 0) {
-                const Tok& k = toks[static_cast<std::size_t>(t.key)];
+                auto ki = static_cast<std::size_t>(t.key);
+                const Tok& k = toks[ki];
                 ctx.clear();
+                if (ki > 0 && toks[ki - 1].kind == Kind::String) {
+                    const Tok& prev = toks[ki - 1];
+                    if (!json::unescape(text.substr(prev.begin, prev.end - prev.begin), ctx))
+                        return fail(MaskError{Unmaskable::InvalidJson, "string at byte " +
+                                                                           std::to_string(prev.begin) +
+                                                                           " has an invalid escape"});
+                    ctx += "\",\"";
+                }
                 if (!json::unescape(text.substr(k.begin, k.end - k.begin), ctx))
                     return fail(MaskError{Unmaskable::InvalidJson,
                                           "key at byte " + std::to_string(k.begin) + " has an invalid escape"});
@@ -446,6 +458,14 @@ struct Masker::Impl {
             plan.work.push_back(std::move(sp));
         }
         return Ok{};
+    }
+
+    static bool contextEscaped(const std::vector<Tok>& toks, const Tok& value)
+    {
+        auto ki = static_cast<std::size_t>(value.key);
+        if (toks[ki].escaped)
+            return true;
+        return ki > 0 && toks[ki - 1].kind == Kind::String && toks[ki - 1].escaped;
     }
 
     static bool unitBoundary(const StrPlan& sp, std::uint32_t d)

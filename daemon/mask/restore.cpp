@@ -49,7 +49,15 @@ std::size_t TokenRestorer::scan(std::string_view text, bool final, std::string& 
     while (i < n) {
         char c = text[i];
         if (c == '\\' && esc_ != Escape::None) {
-            std::size_t len = (i + 1 < n && text[i + 1] == 'u') ? 6 : 2;
+            // One escape unit is one boundary. In JSON-in-JSON an inner escape
+            // is itself escaped: inner \n is raw \\n (3 bytes), inner \" is
+            // raw \\\" (4), inner \\ is raw \\\\ (4), inner \u00e9 is raw
+            // \\u00e9 (7).
+            std::size_t len = 2;
+            if (i + 1 < n && text[i + 1] == 'u')
+                len = 6;
+            else if (esc_ == Escape::JsonInJson && i + 1 < n && text[i + 1] == '\\')
+                len = i + 2 >= n ? 3 : text[i + 2] == '\\' ? 4 : text[i + 2] == 'u' ? 7 : 3;
             if (i + len > n && !final) {
                 out.append(text.substr(copied, i - copied));
                 prevWord_ = prevWord;

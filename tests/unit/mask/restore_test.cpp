@@ -117,3 +117,24 @@ TEST_CASE("the mapping file roundtrips and rejects bad input")
     CHECK_FALSE(m.isTokenPrefix("EC2_0010"));
     CHECK_FALSE(m.isTokenPrefix("EC3"));
 }
+
+TEST_CASE("in JSON inside a JSON string an inner escape is a token boundary")
+{
+    Mapping m = sample();
+    CHECK(TokenRestorer::restoreAll(m, R"({\"cmd\": \"ls\\nEC2_001\\tEC2_002\\u00e9ACCOUNT_001\"})",
+                                    Escape::JsonInJson) ==
+          R"({\"cmd\": \"ls\\ni-0123456789abcdef0\\ti-0fedcba9876543210\\u00e9123456789012\"})");
+    CHECK(TokenRestorer::restoreAll(m, R"(\\\"EC2_001\\\\EC2_002)", Escape::JsonInJson) ==
+          R"(\\\"i-0123456789abcdef0\\\\i-0fedcba9876543210)");
+    // Split inside the inner escape: held back, then restored.
+    std::string text = R"({\"a\": \"x\\nEC2_001\"})";
+    std::string whole = TokenRestorer::restoreAll(m, text, Escape::JsonInJson);
+    for (std::size_t cut = 0; cut <= text.size(); ++cut) {
+        TokenRestorer r(m, Escape::JsonInJson);
+        std::string out;
+        r.feed(std::string_view(text).substr(0, cut), out);
+        r.feed(std::string_view(text).substr(cut), out);
+        r.finish(out);
+        REQUIRE(out == whole);
+    }
+}
