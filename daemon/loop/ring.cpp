@@ -95,7 +95,9 @@ Result<std::unique_ptr<Ring>> Ring::create(unsigned entries)
     // A CQ four times the SQ: multishot accept and many connections finishing
     // at once must not overflow it in normal operation (overflow is still
     // handled: see reap()).
-    p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SINGLE_ISSUER;
+    // Not SINGLE_ISSUER: workers create their ring in the main thread (so
+    // start-up errors surface before threads run) and submit from their own.
+    p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN;
     p.cq_entries = entries * 4;
     int rc = io_uring_queue_init_params(entries, &r->ring_, &p);
     if (rc == -EINVAL) { // older kernel: drop the optional flags

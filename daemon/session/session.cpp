@@ -1,0 +1,1266 @@
+#include "session/session.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "http/decode.h"
+#include "http/headers.h"
+#include "http/serialize.h"
+#include "session/log.h"
+#include "session/worker.h"
+#include "tls/client_hello.h"
+
+namespace veil::session {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// Bound on bytes queued toward one side before reading from the other pauses.
+constexpr std::size_t kHighWater = 256 * 1024;
+// Bound on client plaintext buffered ahead of the request being served
+// (pipelined requests wait here).
+constexpr std::size_t kMaxPipelined = 256 * 1024;
+
+// A fatal handshake_failure alert in a TLS 1.2 record: what a client gets
+// when upstream verification fails — never a certificate from the lab CA.
+constexpr char kHandshakeFailureAlert[] = {0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28};
+
+std::string lower(std::string_view s)
+{
+    std::string out(s);
+    std::transform(out.begin(), out.end(), out.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return out;
+}
+
+// Media type without parameters, lower case.
+std::string mediaType(std::string_view contentType)
+{
+    auto semi = contentType.find(';');
+    return lower(http::trimOws(contentType.substr(0, semi)));
+}
+
+bool isJson(const std::string& mt)
+{
+    return mt == "application/json" || (mt.size() > 5 && mt.compare(mt.size() - 5, 5, "+json") == 0);
+}
+
+bool isText(const std::string& mt) { return mt.rfind("text/", 0) == 0; }
+
+// Fields that describe one connection, not the message (RFC 9110 §7.6.1),
+// plus Transfer-Encoding, which the session re-frames itself.
+void stripHopByHop(http::HeaderList& h)
+{
+    std::vector<std::string> named;
+    for (auto f : h)
+        if (http::iequals(f.name, "connection"))
+            http::forEachListElement(f.value, [&](std::string_view e) {
+                named.emplace_back(e);
+                return true;
+            });
+    for (const auto& n : named)
+        h.remove(n);
+    for (std::string_view n :
+         {"connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade", "transfer-encoding"})
+        h.remove(n);
+}
+
+// Accept-Encoding toward upstream: only codings veil can decode, so a
+// response it must unmask never arrives in a coding it cannot read.
+std::string narrowAcceptEncoding(std::optional<std::string_view> value)
+{
+    if (!value)
+        return {};
+    std::string out;
+    http::forEachListElement(*value, [&](std::string_view e) {
+        std::string_view coding = http::trimOws(e.substr(0, e.find(';')));
+        if (http::iequals(coding, "gzip") || http::iequals(coding, "deflate") || http::iequals(coding, "br") ||
+            http::iequals(coding, "identity") || http::iequals(coding, "x-gzip")) {
+            out += out.empty() ? "" : ", ";
+            out += e;
+        }
+        return true;
+    });
+    return out.empty() ? "identity" : out;
+}
+
+bool routeMatches(const config::MaskRoute& r, std::string_view method, std::string_view path)
+{
+    if (r.method != "*" && r.method != method)
+        return false;
+    if (!r.path.empty() && r.path.back() == '*')
+        return path.substr(0, r.path.size() - 1) == std::string_view(r.path).substr(0, r.path.size() - 1);
+    return path == r.path;
+}
+
+std::string hostWithoutPort(std::string_view host)
+{
+    if (!host.empty() && host.front() == '[')
+        return lower(host.substr(0, host.find(']') + 1));
+    return lower(host.substr(0, host.find(':')));
+}
+
+http::Limits requestLimits(const config::Limits& l)
+{
+    http::Limits h;
+    h.maxStartLine = l.maxRequestLine;
+    h.maxHeaderBytes = l.maxHeaderBytes;
+    h.maxHeaderCount = l.maxHeaders;
+    return h;
+}
+
+} // namespace
+
+// One request/response exchange on an intercepted connection.
+struct Session::Exchange {
+    Clock::time_point start = Clock::now();
+    std::string method;
+    std::string logPath;       // masked, without query
+    bool masked = false;       // on a masked route
+    bool headRequest = false;
+    bool requestChunked = false;
+    bool requestDone = false;  // the whole request was read from the client
+    bool forwarded = false;    // the request head went upstream
+    std::string body;          // buffered body of a masked request
+    std::string contentType;
+    std::string contentEncoding;
+    http::RequestHead upHead;  // the head to send upstream (masked: sent after masking)
+    mask::Mapping mapping;
+    mask::MaskStats stats;
+    std::string blocked;       // why the body was not forwarded
+    bool passedUnmaskable = false;
+    // response side
+    bool responseStarted = false; // a final head went to the client
+    int status = 0;
+    enum class DownFraming { None, Length, Chunked, Close } downFraming = DownFraming::None;
+    std::optional<http::ContentDecoder> decoder;
+    std::unique_ptr<mask::SseUnmasker> sse;
+    std::unique_ptr<mask::TokenRestorer> restorer;
+    unsigned restored = 0;
+    std::uint64_t requestBytes = 0;
+    std::uint64_t responseBytes = 0;
+    bool closeAfter = false;
+    std::string note; // extra log detail
+};
+
+Session::Session(Worker& worker, UniqueFd downstream, listener::Address client, listener::Address destination)
+    : worker_(worker), down_(worker.ring(), worker.buffers(), downHandler_),
+      up_(worker.ring(), worker.buffers(), upHandler_), timer_(worker.ring(), [this] { onTimeout(); }),
+      client_(client), destination_(destination),
+      requests_(requestLimits(worker.runtime().config.limits)),
+      started_(Clock::now())
+{
+    downHandler_.s = this;
+    upHandler_.s = this;
+    down_.attach(std::move(downstream));
+    worker_.runtime().metrics.active.add(1);
+    counted_ = true;
+}
+
+Session::~Session()
+{
+    if (counted_)
+        worker_.runtime().metrics.active.add(-1);
+}
+
+bool Session::finished() const { return phase_ == Phase::Closing && down_.idle() && up_.idle(); }
+
+void Session::start()
+{
+    armTimer(worker_.runtime().config.timeouts.tlsHandshake);
+    down_.resume();
+}
+
+void Session::armTimer(std::chrono::milliseconds after) { timer_.arm(after); }
+
+// ---------------------------------------------------------------- peek
+
+void Session::onDownData(std::string_view bytes)
+{
+    switch (phase_) {
+    case Phase::Peek:
+        peek_.append(bytes);
+        peek();
+        return;
+    case Phase::Connect:
+    case Phase::UpstreamTls:
+        // The client speaks before we answer its ClientHello only if it is
+        // not TLS-conformant; keep the bytes for the handshake, bounded.
+        if (peek_.size() + bytes.size() > tls::kMaxPeekBytes * 2) {
+            closeNow();
+            return;
+        }
+        peek_.append(bytes);
+        return;
+    case Phase::DownstreamTls:
+        if (!downTls_->feedCiphertext(bytes)) {
+            closeNow();
+            return;
+        }
+        pumpDownstreamHandshake();
+        return;
+    case Phase::Http:
+        if (!downTls_->feedCiphertext(bytes)) {
+            closeNow();
+            return;
+        }
+        readDownstreamTls();
+        return;
+    case Phase::Splice:
+        up_.send(std::string(bytes));
+        applyBackpressure();
+        return;
+    case Phase::Closing:
+        return;
+    }
+}
+
+void Session::peek()
+{
+    auto& rt = worker_.runtime();
+    auto r = tls::peekClientHello(peek_);
+    if (r.status == tls::PeekStatus::NeedMore)
+        return; // bounded: peekClientHello never asks for more than kMaxPeekBytes
+    down_.pause();
+    const config::Target* target = nullptr;
+    if (r.status == tls::PeekStatus::Tls && r.hello.sniStatus == tls::SniStatus::Valid) {
+        sni_ = *r.hello.sni;
+        target = rt.config.targetFor(sni_);
+        if (!target && rt.config.passthrough == config::Passthrough::Reject) {
+            rt.metrics.rejected.add();
+            LogLine("connection_rejected").kv("client", client_.toString()).kv("sni", sni_).kv("reason", "not_a_target").write();
+            closeNow(true);
+            return;
+        }
+    } else if (rt.config.noSni == config::Passthrough::Reject) {
+        rt.metrics.rejected.add();
+        LogLine("connection_rejected")
+            .kv("client", client_.toString())
+            .kv("reason", r.status == tls::PeekStatus::Tls ? tls::toString(r.hello.sniStatus) : tls::toString(r.status))
+            .write();
+        closeNow(true);
+        return;
+    }
+    if (target) {
+        rt.metrics.intercepted.add();
+        phase_ = Phase::Connect;
+    } else {
+        rt.metrics.passthrough.add();
+        phase_ = Phase::Splice;
+        LogLine("passthrough")
+            .kv("client", client_.toString())
+            .kv("dst", destination_.toString())
+            .kv("sni", sni_.empty() ? "-" : sni_)
+            .write();
+    }
+    connectUpstream();
+}
+
+void Session::connectUpstream()
+{
+    auto& rt = worker_.runtime();
+    UniqueFd fd(::socket(destination_.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!fd) {
+        upstreamFailed(std::string("socket: ") + std::strerror(errno), 502);
+        return;
+    }
+    if (rt.config.upstreamMark) {
+        std::uint32_t mark = rt.config.upstreamMark;
+        ::setsockopt(fd.get(), SOL_SOCKET, SO_MARK, &mark, sizeof mark);
+    }
+    int one = 1;
+    ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    up_.attach(std::move(fd));
+    up_.connect(destination_.sa(), destination_.length(), rt.config.timeouts.connect);
+}
+
+void Session::onUpConnected(int res)
+{
+    auto& rt = worker_.runtime();
+    if (res < 0) {
+        rt.metrics.upstreamConnectFail.add();
+        upstreamFailed(std::string("connect ") + destination_.toString() + ": " + std::strerror(-res), 502);
+        return;
+    }
+    if (phase_ == Phase::Splice) {
+        armTimer(rt.config.timeouts.idle);
+        up_.send(std::move(peek_));
+        peek_.clear();
+        up_.resume();
+        down_.resume();
+        return;
+    }
+    startUpstreamTls();
+}
+
+// ---------------------------------------------------------------- TLS
+
+void Session::startUpstreamTls()
+{
+    phase_ = Phase::UpstreamTls;
+    auto ep = worker_.runtime().upstreamTls->connect(sni_);
+    if (!ep) {
+        upstreamFailed("upstream TLS setup: " + ep.error().message, 502);
+        return;
+    }
+    upTls_.emplace(std::move(ep.value()));
+    up_.resume();
+    pumpUpstreamHandshake();
+}
+
+void Session::pumpUpstreamHandshake()
+{
+    auto& rt = worker_.runtime();
+    tls::TlsStatus st = upTls_->handshake();
+    flushUpTls();
+    if (st == tls::TlsStatus::WantRead)
+        return;
+    if (st != tls::TlsStatus::Ok) {
+        bool verify = upTls_->verifyFailure() != tls::VerifyFailure::None;
+        if (verify)
+            rt.metrics.upstreamVerifyFail.add();
+        LogLine("upstream_tls_failed", "warn")
+            .kv("client", client_.toString())
+            .kv("sni", sni_)
+            .kv("dst", destination_.toString())
+            .kv("reason", verify ? tls::toString(upTls_->verifyFailure()) : "handshake")
+            .kv("detail", upTls_->error())
+            .write();
+        // Nothing was sent upstream but the handshake; the client gets an
+        // alert instead of a forged certificate.
+        down_.send(std::string(kHandshakeFailureAlert, sizeof kHandshakeFailureAlert));
+        closeGracefully();
+        return;
+    }
+    startDownstreamTls();
+}
+
+void Session::startDownstreamTls()
+{
+    auto& rt = worker_.runtime();
+    phase_ = Phase::DownstreamTls;
+    auto leaf = rt.leaves->get(sni_);
+    if (!leaf) {
+        LogLine("forge_failed", "error").kv("sni", sni_).kv("detail", leaf.error().message).write();
+        down_.send(std::string(kHandshakeFailureAlert, sizeof kHandshakeFailureAlert));
+        closeGracefully();
+        return;
+    }
+    auto ep = rt.downstreamTls->accept(**leaf);
+    if (!ep) {
+        LogLine("downstream_tls_failed", "error").kv("sni", sni_).kv("detail", ep.error().message).write();
+        closeNow();
+        return;
+    }
+    downTls_.emplace(std::move(ep.value()));
+    if (!downTls_->feedCiphertext(peek_)) {
+        closeNow();
+        return;
+    }
+    peek_.clear();
+    peek_.shrink_to_fit();
+    down_.resume();
+    pumpDownstreamHandshake();
+}
+
+void Session::pumpDownstreamHandshake()
+{
+    auto& rt = worker_.runtime();
+    tls::TlsStatus st = downTls_->handshake();
+    flushDownTls();
+    if (st == tls::TlsStatus::WantRead)
+        return;
+    if (st != tls::TlsStatus::Ok) {
+        rt.metrics.downstreamTlsFail.add();
+        LogLine("downstream_tls_failed", "warn")
+            .kv("client", client_.toString())
+            .kv("sni", sni_)
+            .kv("detail", downTls_->error())
+            .write();
+        closeGracefully();
+        return;
+    }
+    enterHttp();
+}
+
+void Session::enterHttp()
+{
+    phase_ = Phase::Http;
+    armTimer(worker_.runtime().config.timeouts.idle);
+    // Application data may have come with the client's Finished.
+    readDownstreamTls();
+}
+
+void Session::flushDownTls()
+{
+    if (!downTls_ || downTls_->pendingCiphertext() == 0)
+        return;
+    std::string out;
+    downTls_->takeCiphertext(out);
+    down_.send(std::move(out));
+}
+
+void Session::flushUpTls()
+{
+    if (!upTls_ || upTls_->pendingCiphertext() == 0)
+        return;
+    std::string out;
+    upTls_->takeCiphertext(out);
+    up_.send(std::move(out));
+}
+
+void Session::sendDown(std::string_view plaintext)
+{
+    if (plaintext.empty() || phase_ == Phase::Closing)
+        return;
+    if (ex_)
+        ex_->responseBytes += plaintext.size();
+    downTls_->write(plaintext);
+    flushDownTls();
+}
+
+void Session::sendUp(std::string_view plaintext)
+{
+    if (plaintext.empty() || phase_ == Phase::Closing)
+        return;
+    upTls_->write(plaintext);
+    flushUpTls();
+}
+
+// ---------------------------------------------------------------- upstream bytes
+
+void Session::onUpData(std::string_view bytes)
+{
+    switch (phase_) {
+    case Phase::UpstreamTls:
+        if (!upTls_->feedCiphertext(bytes)) {
+            upstreamFailed("upstream TLS input", 502);
+            return;
+        }
+        pumpUpstreamHandshake();
+        return;
+    case Phase::DownstreamTls:
+    case Phase::Http:
+        if (!upTls_->feedCiphertext(bytes)) {
+            upstreamFailed("upstream TLS input", 502);
+            return;
+        }
+        if (phase_ == Phase::Http)
+            readUpstreamTls();
+        return;
+    case Phase::Splice:
+        armTimer(worker_.runtime().config.timeouts.idle);
+        down_.send(std::string(bytes));
+        applyBackpressure();
+        return;
+    default:
+        return;
+    }
+}
+
+void Session::readUpstreamTls()
+{
+    char buf[16384];
+    for (;;) {
+        tls::TlsIo io = upTls_->read(buf);
+        if (io.status == tls::TlsStatus::Ok && io.bytes > 0) {
+            upIn_.append(buf, io.bytes);
+            continue;
+        }
+        if (io.status == tls::TlsStatus::Closed)
+            upEof_ = true;
+        else if (io.status == tls::TlsStatus::Error) {
+            upstreamFailed("upstream TLS: " + upTls_->error(), 502);
+            return;
+        }
+        break;
+    }
+    flushUpTls(); // post-handshake messages (session tickets, key updates)
+    processResponses();
+}
+
+void Session::onUpEof()
+{
+    if (phase_ == Phase::Splice) {
+        spliceUpEof_ = true;
+        down_.shutdownWrite();
+        if (spliceDownEof_)
+            closeGracefully();
+        return;
+    }
+    if (phase_ == Phase::Connect || phase_ == Phase::UpstreamTls) {
+        upstreamFailed("upstream closed during the handshake", 502);
+        return;
+    }
+    if (phase_ == Phase::Http || phase_ == Phase::DownstreamTls) {
+        upTls_->feedEof();
+        upEof_ = true;
+        if (phase_ == Phase::Http)
+            readUpstreamTls();
+    }
+}
+
+// ---------------------------------------------------------------- downstream HTTP
+
+void Session::readDownstreamTls()
+{
+    char buf[16384];
+    for (;;) {
+        tls::TlsIo io = downTls_->read(buf);
+        if (io.status == tls::TlsStatus::Ok && io.bytes > 0) {
+            downIn_.append(buf, io.bytes);
+            continue;
+        }
+        if (io.status == tls::TlsStatus::Closed)
+            downEof_ = true;
+        else if (io.status == tls::TlsStatus::Error) {
+            closeNow();
+            return;
+        }
+        break;
+    }
+    flushDownTls();
+    processRequests();
+    if (downEof_ && phase_ == Phase::Http && !ex_)
+        closeGracefully();
+}
+
+void Session::onDownEof()
+{
+    if (phase_ == Phase::Splice) {
+        spliceDownEof_ = true;
+        up_.shutdownWrite();
+        if (spliceUpEof_)
+            closeGracefully();
+        return;
+    }
+    if (phase_ != Phase::Http) {
+        closeNow();
+        return;
+    }
+    downTls_->feedEof();
+    downEof_ = true;
+    readDownstreamTls();
+    if (phase_ == Phase::Http && ex_ && !ex_->requestDone)
+        closeNow(); // the client went away in the middle of its request
+}
+
+void Session::processRequests()
+{
+    auto& rt = worker_.runtime();
+    while (phase_ == Phase::Http) {
+        if (ex_ && ex_->requestDone)
+            break; // pipelined: the next request waits for this response
+        std::string_view data = std::string_view(downIn_).substr(downOff_);
+        if (data.empty() && (!ex_ || requests_.idle()))
+            break;
+        http::ParseResult r = requests_.parse(data);
+        switch (r.event) {
+        case http::ParseEvent::NeedMore:
+            downOff_ += r.consumed;
+            if (!ex_ && !requests_.idle())
+                armTimer(rt.config.timeouts.requestHeaders); // a head has begun: slowloris bound
+            goto compact;
+        case http::ParseEvent::Head:
+            downOff_ += r.consumed;
+            if (!onRequestHead())
+                return;
+            break;
+        case http::ParseEvent::Body:
+            onRequestBody(r.body);
+            downOff_ += r.consumed;
+            break;
+        case http::ParseEvent::End:
+            downOff_ += r.consumed;
+            onRequestEnd();
+            break;
+        case http::ParseEvent::Closed:
+            goto compact;
+        case http::ParseEvent::Error:
+            rt.metrics.badRequests.add();
+            if (!ex_) {
+                ex_ = std::make_unique<Exchange>();
+                ex_->method = "-";
+                ex_->logPath = "-";
+            }
+            answerError(requests_.error(), true);
+            return;
+        }
+    }
+compact:
+    if (downOff_ > 0 && (downOff_ == downIn_.size() || downOff_ > 65536)) {
+        downIn_.erase(0, downOff_);
+        downOff_ = 0;
+    }
+    // Backpressure on a client that pipelines far ahead.
+    if (downIn_.size() - downOff_ > kMaxPipelined)
+        down_.pause();
+    else if (!down_.receiving() && !down_.closed() && !downEof_ && up_.pending() < kHighWater)
+        down_.resume();
+}
+
+bool Session::onRequestHead()
+{
+    auto& rt = worker_.runtime();
+    rt.metrics.requests.add();
+    ex_ = std::make_unique<Exchange>();
+    http::RequestHead& h = requests_.head();
+    ex_->method = h.method;
+    ex_->headRequest = h.isMethod("HEAD");
+    // The path is logged masked: a query or path segment may hold an identifier.
+    std::string_view path = h.path();
+    if (auto m = worker_.masker().maskText(path); m)
+        ex_->logPath = m->body;
+    else
+        ex_->logPath = "<unmaskable>";
+    armTimer(rt.config.timeouts.bodyIdle);
+
+    // The request must be for the server the client's TLS named: masking
+    // routes are chosen by that name, and a different Host on this
+    // connection would be a way around them.
+    if (hostWithoutPort(h.host()) != sni_) {
+        answerError({421, "misdirected_request", "Host does not match the TLS server name", http::Side::Downstream},
+                    true);
+        return false;
+    }
+    if (h.upgrade) {
+        answerError({501, "not_implemented", "protocol upgrades are not relayed", http::Side::Downstream}, true);
+        return false;
+    }
+    const config::Target* target = rt.config.targetFor(sni_);
+    std::string_view p = h.path();
+    for (const auto& route : target ? target->mask : std::vector<config::MaskRoute>{})
+        if (routeMatches(route, h.method, p))
+            ex_->masked = true;
+    if (ex_->masked && !requests_.setBodyLimit(rt.config.masking.maxBodyBytes)) {
+        answerError(requests_.error(), true);
+        return false;
+    }
+    ex_->requestChunked = h.framing == http::Framing::Chunked;
+    ex_->contentType = std::string(h.headers.find("content-type").value_or(""));
+    ex_->contentEncoding = std::string(h.headers.find("content-encoding").value_or(""));
+    if (!h.keepAlive)
+        ex_->closeAfter = true;
+
+    // The head for upstream.
+    ex_->upHead = h;
+    http::RequestHead& u = ex_->upHead;
+    stripHopByHop(u.headers);
+    u.headers.remove("expect");
+    if (ex_->masked) {
+        std::string ae = narrowAcceptEncoding(u.headers.find("accept-encoding"));
+        if (!ae.empty())
+            u.headers.set("Accept-Encoding", ae);
+    }
+    u.version = 11;
+    // We answer 100-continue ourselves: the body is needed here first
+    // (masked routes buffer it), and upstream never sees the Expect.
+    if (h.expectContinue && h.framing != http::Framing::None)
+        sendDown(http::kContinueResponse);
+
+    if (!ex_->masked) {
+        if (ex_->requestChunked)
+            u.headers.set("Transfer-Encoding", "chunked");
+        std::string out;
+        http::appendRequestHead(out, u);
+        sendUp(out);
+        ex_->forwarded = true;
+    }
+    return true;
+}
+
+void Session::onRequestBody(std::string_view body)
+{
+    auto& rt = worker_.runtime();
+    armTimer(rt.config.timeouts.bodyIdle);
+    ex_->requestBytes += body.size();
+    if (ex_->masked) {
+        ex_->body.append(body); // bounded by the parser's body limit
+        return;
+    }
+    if (ex_->requestChunked) {
+        std::string out;
+        http::appendChunk(out, body);
+        sendUp(out);
+    } else {
+        sendUp(body);
+    }
+    applyBackpressure();
+}
+
+void Session::onRequestEnd()
+{
+    auto& rt = worker_.runtime();
+    ex_->requestDone = true;
+    if (ex_->masked) {
+        maskAndSend();
+        if (!ex_ || !ex_->forwarded)
+            return; // answered here (blocked)
+    } else if (ex_->requestChunked) {
+        sendUp(http::kLastChunk);
+    }
+    responses_.setHeadRequest(ex_->headRequest);
+    armTimer(rt.config.timeouts.response);
+}
+
+void Session::maskAndSend()
+{
+    auto& rt = worker_.runtime();
+    Exchange& ex = *ex_;
+    std::string decoded;
+    std::string_view plain = ex.body;
+    std::string why;
+    int status = 0;
+    const char* kind = "unmaskable";
+
+    if (!ex.contentEncoding.empty() && !http::iequals(ex.contentEncoding, "identity")) {
+        http::DecodeLimits limits;
+        limits.maxOutput = std::min(rt.config.limits.maxDecodedBytes, rt.config.masking.maxBodyBytes);
+        limits.maxRatio = rt.config.limits.maxDecodeRatio;
+        auto d = http::decodeBody(ex.contentEncoding, ex.body, limits);
+        if (!d) {
+            http::HttpError e = http::toHttpError(d.error(), http::Side::Downstream);
+            why = e.message;
+            status = e.status;
+            kind = e.status == 415 ? "unsupported_encoding" : (e.status == 413 ? "body_too_large" : "bad_request");
+        } else {
+            decoded = std::move(d.value());
+            plain = decoded;
+        }
+    }
+
+    std::optional<mask::Masked> masked;
+    if (status == 0 && !plain.empty()) {
+        std::string mt = mediaType(ex.contentType);
+        Result<mask::Masked, mask::MaskError> r = fail(mask::MaskError{mask::Unmaskable::Internal, ""});
+        if (isJson(mt) || (mt.empty() && (plain.front() == '{' || plain.front() == '[')))
+            r = worker_.masker().maskJson(plain);
+        else if (isText(mt))
+            r = worker_.masker().maskText(plain);
+        else {
+            why = "content type '" + (mt.empty() ? std::string("none") : mt) + "' cannot be masked";
+            status = 415;
+            kind = "unmaskable_content_type";
+        }
+        if (status == 0) {
+            if (r) {
+                masked.emplace(std::move(r.value()));
+            } else {
+                why = std::string(mask::unmaskableName(r.error().reason)) + ": " + r.error().detail;
+                switch (r.error().reason) {
+                case mask::Unmaskable::InvalidJson: status = 400; kind = "invalid_json"; break;
+                case mask::Unmaskable::TooLarge: status = 413; kind = "body_too_large"; break;
+                case mask::Unmaskable::Residual: status = 422; kind = "unmaskable"; break;
+                case mask::Unmaskable::Internal: status = 500; kind = "internal"; break;
+                }
+            }
+        }
+    }
+
+    http::RequestHead& u = ex.upHead;
+    std::string out;
+    if (status != 0) {
+        if (rt.config.masking.blockUnmaskable) {
+            rt.metrics.blocked.add();
+            ex.blocked = why;
+            answerError({status, kind, "request body blocked, not forwarded: " + why,
+                         status == 500 ? http::Side::Internal : http::Side::Downstream},
+                        ex.closeAfter);
+            return;
+        }
+        // on_unmaskable: pass — an explicit opt-out, logged on the request line.
+        rt.metrics.passedUnmaskable.add();
+        ex.passedUnmaskable = true;
+        ex.note = why;
+        u.headers.set("Content-Length", std::to_string(ex.body.size()));
+        http::appendRequestHead(out, u);
+        out += ex.body;
+    } else {
+        std::string_view body = masked ? std::string_view(masked->body) : plain;
+        u.headers.remove("content-encoding");
+        u.headers.set("Content-Length", std::to_string(body.size()));
+        http::appendRequestHead(out, u);
+        out += body;
+        if (masked) {
+            ex.stats = masked->stats;
+            ex.mapping = std::move(masked->mapping);
+            if (masked->stats.total > 0) {
+                rt.metrics.masked.add();
+                rt.metrics.tokens.add(masked->stats.total);
+            }
+        }
+    }
+    ex.body.clear();
+    ex.body.shrink_to_fit();
+    sendUp(out);
+    ex.forwarded = true;
+}
+
+// ---------------------------------------------------------------- responses
+
+void Session::processResponses()
+{
+    while (phase_ == Phase::Http) {
+        std::string_view data = std::string_view(upIn_).substr(upOff_);
+        if (!ex_ || !ex_->forwarded) {
+            if (!data.empty()) {
+                // Bytes from upstream with no request outstanding: the
+                // connection is out of step; end it.
+                upstreamFailed("upstream sent data with no request outstanding", 502);
+                return;
+            }
+            if (upEof_) {
+                // Upstream closed an idle keep-alive connection; this
+                // connection cannot carry another request.
+                if (!ex_)
+                    closeGracefully();
+            }
+            break;
+        }
+        http::ParseResult r = responses_.parse(data);
+        bool stop = false;
+        switch (r.event) {
+        case http::ParseEvent::NeedMore:
+            upOff_ += r.consumed;
+            if (upEof_) {
+                http::ParseResult f = responses_.finish();
+                if (f.event == http::ParseEvent::End) {
+                    onResponseEnd();
+                    continue;
+                }
+                upstreamFailed("upstream closed in the middle of a response", 502);
+                return;
+            }
+            stop = true;
+            break;
+        case http::ParseEvent::Head:
+            upOff_ += r.consumed;
+            onResponseHead();
+            break;
+        case http::ParseEvent::Body:
+            onResponseBody(r.body);
+            upOff_ += r.consumed;
+            break;
+        case http::ParseEvent::End:
+            upOff_ += r.consumed;
+            onResponseEnd();
+            break;
+        case http::ParseEvent::Closed:
+            stop = true;
+            break;
+        case http::ParseEvent::Error:
+            upstreamFailed(responses_.error().message, 502);
+            return;
+        }
+        if (stop)
+            break;
+    }
+    if (upOff_ > 0 && (upOff_ == upIn_.size() || upOff_ > 65536)) {
+        upIn_.erase(0, upOff_);
+        upOff_ = 0;
+    }
+}
+
+void Session::onResponseHead()
+{
+    auto& rt = worker_.runtime();
+    http::ResponseHead& h = responses_.head();
+    Exchange& ex = *ex_;
+    armTimer(rt.config.timeouts.streamIdle);
+    if (h.interim()) {
+        if (h.status == 100)
+            return; // 100-continue was answered by veild
+        std::string out;
+        http::ResponseHead copy = h;
+        stripHopByHop(copy.headers);
+        http::appendResponseHead(out, copy);
+        sendDown(out);
+        return;
+    }
+    ex.status = h.status;
+    http::ResponseHead d = h;
+    stripHopByHop(d.headers);
+    bool clientHttp11 = requests_.head().version >= 11;
+    bool hasBody = h.framing != http::Framing::None;
+
+    // Unmask responses to masked requests that handed out tokens.
+    bool unmask = hasBody && !ex.mapping.empty();
+    std::string mt = mediaType(h.contentType());
+    if (unmask) {
+        std::string_view enc = h.contentEncoding();
+        if (!enc.empty() && !http::iequals(enc, "identity")) {
+            auto dec = http::ContentDecoder::create(enc, http::DecodeLimits{rt.config.limits.maxDecodedBytes * 8,
+                                                                            0, 0});
+            if (dec) {
+                ex.decoder.emplace(std::move(dec.value()));
+                d.headers.remove("content-encoding");
+            } else {
+                unmask = false; // cannot read it: tokens reach the client, nothing leaks
+                ex.note = "response coding not decodable; left masked";
+            }
+        }
+    }
+    if (unmask) {
+        if (mt == "text/event-stream")
+            ex.sse = std::make_unique<mask::SseUnmasker>(ex.mapping);
+        else if (isJson(mt))
+            ex.restorer = std::make_unique<mask::TokenRestorer>(ex.mapping, mask::Escape::Json);
+        else if (isText(mt) || mt.empty())
+            ex.restorer = std::make_unique<mask::TokenRestorer>(ex.mapping, mask::Escape::None);
+        else {
+            unmask = false;
+            ex.decoder.reset();
+            d.headers.set("Content-Encoding", h.contentEncoding());
+            if (h.contentEncoding().empty())
+                d.headers.remove("content-encoding");
+        }
+    }
+
+    bool keepAlive = !ex.closeAfter && h.keepAlive && !draining_ && !downEof_;
+    if (!hasBody) {
+        ex.downFraming = Exchange::DownFraming::None;
+    } else if (!unmask && h.framing == http::Framing::ContentLength) {
+        ex.downFraming = Exchange::DownFraming::Length;
+    } else if (clientHttp11) {
+        // Unmasking changes the length; close-delimited upstream bodies get
+        // a length too. Chunked keeps the connection reusable.
+        d.headers.remove("content-length");
+        d.headers.set("Transfer-Encoding", "chunked");
+        ex.downFraming = Exchange::DownFraming::Chunked;
+    } else {
+        d.headers.remove("content-length");
+        ex.downFraming = Exchange::DownFraming::Close;
+        keepAlive = false;
+    }
+    if (!keepAlive) {
+        ex.closeAfter = true;
+        d.headers.set("Connection", "close");
+    } else if (!clientHttp11) {
+        d.headers.set("Connection", "keep-alive");
+    }
+    d.version = clientHttp11 ? 11 : 10;
+    std::string out;
+    http::appendResponseHead(out, d);
+    ex.responseStarted = true;
+    sendDown(out);
+}
+
+void Session::sendResponseBytes(std::string_view plaintext)
+{
+    if (plaintext.empty())
+        return;
+    if (ex_->downFraming == Exchange::DownFraming::Chunked) {
+        std::string out;
+        http::appendChunk(out, plaintext);
+        sendDown(out);
+    } else {
+        sendDown(plaintext);
+    }
+}
+
+void Session::onResponseBody(std::string_view body)
+{
+    auto& rt = worker_.runtime();
+    Exchange& ex = *ex_;
+    armTimer(rt.config.timeouts.streamIdle);
+    std::string decoded;
+    if (ex.decoder) {
+        if (auto r = ex.decoder->feed(body, decoded); !r) {
+            upstreamFailed("response body: " + r.error().message, 502);
+            return;
+        }
+        body = decoded;
+    }
+    std::string out;
+    if (ex.sse) {
+        if (auto r = ex.sse->feed(body, out); !r) {
+            upstreamFailed("event stream: " + r.error().message, 502);
+            return;
+        }
+    } else if (ex.restorer) {
+        ex.restorer->feed(body, out);
+    } else {
+        sendResponseBytes(body);
+        applyBackpressure();
+        return;
+    }
+    sendResponseBytes(out);
+    applyBackpressure();
+}
+
+void Session::onResponseEnd()
+{
+    Exchange& ex = *ex_;
+    std::string out;
+    if (ex.decoder) {
+        std::string decoded;
+        if (auto r = ex.decoder->finish(decoded); !r) {
+            upstreamFailed("response body: " + r.error().message, 502);
+            return;
+        }
+        if (ex.sse)
+            (void)ex.sse->feed(decoded, out);
+        else if (ex.restorer)
+            ex.restorer->feed(decoded, out);
+    }
+    if (ex.sse) {
+        ex.sse->finish(out);
+        ex.restored = ex.sse->restored();
+    } else if (ex.restorer) {
+        ex.restorer->finish(out);
+        ex.restored = ex.restorer->restored();
+    }
+    sendResponseBytes(out);
+    if (ex.downFraming == Exchange::DownFraming::Chunked)
+        sendDown(http::kLastChunk);
+    finishExchange();
+}
+
+void Session::finishExchange()
+{
+    auto& rt = worker_.runtime();
+    rt.metrics.restored.add(ex_->restored);
+    logExchange();
+    bool close = ex_->closeAfter || ex_->downFraming == Exchange::DownFraming::Close || draining_ || upEof_;
+    ex_.reset();
+    if (close) {
+        closeGracefully();
+        return;
+    }
+    armTimer(rt.config.timeouts.idle);
+    processRequests(); // a pipelined request may be waiting
+    if (phase_ == Phase::Http && !ex_ && downEof_)
+        closeGracefully();
+}
+
+void Session::logExchange()
+{
+    Exchange& ex = *ex_;
+    std::string masked;
+    for (const auto& [type, n] : ex.stats.perType)
+        masked += (masked.empty() ? "" : ",") + type + ":" + std::to_string(n);
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - ex.start).count();
+    LogLine line("request", ex.status >= 500 ? "warn" : "info");
+    line.kv("client", client_.toString())
+        .kv("sni", sni_)
+        .kv("method", ex.method)
+        .kv("path", ex.logPath)
+        .kv("status", ex.status)
+        .kv("req_bytes", static_cast<unsigned long long>(ex.requestBytes))
+        .kv("resp_bytes", static_cast<unsigned long long>(ex.responseBytes))
+        .kv("masked", masked.empty() ? "-" : masked)
+        .kv("restored", ex.restored)
+        .kv("dur_ms", static_cast<long long>(ms));
+    if (!ex.blocked.empty())
+        line.kv("blocked", ex.blocked);
+    if (ex.passedUnmaskable)
+        line.kv("on_unmaskable", "pass");
+    if (!ex.note.empty())
+        line.kv("note", ex.note);
+    line.write();
+}
+
+// ---------------------------------------------------------------- errors
+
+void Session::answerError(const http::HttpError& e, bool close)
+{
+    if (!ex_) {
+        ex_ = std::make_unique<Exchange>();
+        ex_->method = "-";
+        ex_->logPath = "-";
+    }
+    if (ex_->responseStarted) {
+        // The head went out: only an abnormal end tells the client the body
+        // is incomplete.
+        logExchange();
+        closeNow(true);
+        return;
+    }
+    ex_->status = e.status;
+    if (ex_->note.empty())
+        ex_->note = std::string(e.kind) + ": " + e.message;
+    if (!ex_->requestDone)
+        close = true; // the rest of the request is still on the wire
+    sendDown(http::renderErrorResponse(e, close));
+    ex_->responseStarted = true;
+    ex_->downFraming = Exchange::DownFraming::None;
+    ex_->closeAfter = ex_->closeAfter || close;
+    finishExchange();
+}
+
+void Session::upstreamFailed(const std::string& why, int status)
+{
+    auto& rt = worker_.runtime();
+    rt.metrics.upstreamErrors.add();
+    if (phase_ == Phase::Http) {
+        if (ex_) {
+            answerError({status, status == 504 ? "gateway_timeout" : "bad_gateway", why, http::Side::Upstream}, true);
+        } else {
+            LogLine("upstream_error", "warn").kv("client", client_.toString()).kv("sni", sni_).kv("detail", why).write();
+            closeGracefully();
+        }
+        return;
+    }
+    LogLine("upstream_error", "warn")
+        .kv("client", client_.toString())
+        .kv("sni", sni_.empty() ? "-" : sni_)
+        .kv("dst", destination_.toString())
+        .kv("detail", why)
+        .write();
+    if (phase_ == Phase::Connect || phase_ == Phase::UpstreamTls) {
+        // The client's handshake never got an answer: fail it.
+        down_.send(std::string(kHandshakeFailureAlert, sizeof kHandshakeFailureAlert));
+        closeGracefully();
+        return;
+    }
+    closeNow(phase_ == Phase::Splice);
+}
+
+void Session::onStreamError(int err, bool downstream)
+{
+    if (phase_ == Phase::Closing)
+        return;
+    if (!downstream && phase_ == Phase::Http && ex_ && ex_->forwarded) {
+        upstreamFailed(std::string("upstream: ") + std::strerror(-err), 502);
+        return;
+    }
+    closeNow(!downstream);
+}
+
+void Session::onTimeout()
+{
+    auto& rt = worker_.runtime();
+    rt.metrics.timeouts.add();
+    switch (phase_) {
+    case Phase::Http:
+        if (!ex_) {
+            if (requests_.idle()) { // keep-alive idle: a quiet close
+                closeGracefully();
+                return;
+            }
+            answerError({408, "request_timeout", "request headers not complete in time", http::Side::Downstream},
+                        true);
+            return;
+        }
+        if (!ex_->requestDone) {
+            answerError({408, "request_timeout", "request body stalled", http::Side::Downstream}, true);
+            return;
+        }
+        upstreamFailed(ex_->responseStarted ? "upstream stalled in the response" : "no response from upstream in time",
+                       504);
+        return;
+    case Phase::Connect:
+        upstreamFailed("connect timed out", 504);
+        return;
+    case Phase::Closing:
+        closeNow(true);
+        return;
+    default:
+        LogLine("timeout", "info").kv("client", client_.toString()).kv("phase", static_cast<int>(phase_)).write();
+        closeNow(true);
+        return;
+    }
+}
+
+// ---------------------------------------------------------------- flow control and closing
+
+void Session::applyBackpressure()
+{
+    // Reading from one side pauses while the other side's queue is long;
+    // onDrained resumes it.
+    if (up_.pending() > kHighWater)
+        down_.pause();
+    if (down_.pending() > kHighWater)
+        up_.pause();
+}
+
+void Session::onDownDrained()
+{
+    if (closeWhenDrained_) {
+        maybeFinishClose();
+        return;
+    }
+    if (!up_.receiving() && !up_.closed() && !upEof_ && (phase_ == Phase::Http || phase_ == Phase::Splice))
+        up_.resume();
+}
+
+void Session::onUpDrained()
+{
+    if (closeWhenDrained_) {
+        maybeFinishClose();
+        return;
+    }
+    if (!down_.receiving() && !down_.closed() && !downEof_ && (phase_ == Phase::Http || phase_ == Phase::Splice))
+        down_.resume();
+}
+
+void Session::drain()
+{
+    draining_ = true;
+    if (phase_ == Phase::Http && !ex_)
+        closeGracefully();
+    else if (phase_ == Phase::Peek)
+        closeNow();
+}
+
+void Session::abort(const char* why)
+{
+    LogLine("connection_aborted", "info").kv("client", client_.toString()).kv("reason", why).write();
+    closeNow(true);
+}
+
+void Session::closeGracefully()
+{
+    if (phase_ == Phase::Closing)
+        return;
+    if (downTls_ && downTls_->handshakeDone()) {
+        downTls_->shutdown();
+        flushDownTls();
+    }
+    if (upTls_ && upTls_->handshakeDone()) {
+        upTls_->shutdown();
+        flushUpTls();
+    }
+    phase_ = Phase::Closing;
+    closeWhenDrained_ = true;
+    down_.pause();
+    up_.pause();
+    // Bounded: a client that never reads does not hold the session.
+    armTimer(5s);
+    maybeFinishClose();
+}
+
+void Session::maybeFinishClose()
+{
+    if (down_.pending() == 0 && !down_.closed())
+        down_.close();
+    if (up_.pending() == 0 && !up_.closed())
+        up_.close();
+    if (down_.closed() && up_.closed())
+        worker_.sessionClosing(this);
+}
+
+void Session::closeNow(bool resetDownstream)
+{
+    if (resetDownstream && down_.fd() >= 0) {
+        // RST instead of FIN: the client must not take a cut stream as a
+        // complete response.
+        linger l{1, 0};
+        ::setsockopt(down_.fd(), SOL_SOCKET, SO_LINGER, &l, sizeof l);
+    }
+    phase_ = Phase::Closing;
+    closeWhenDrained_ = false;
+    timer_.cancel();
+    down_.close();
+    up_.close();
+    worker_.sessionClosing(this);
+}
+
+} // namespace veil::session

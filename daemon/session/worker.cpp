@@ -1,0 +1,202 @@
+#include "session/worker.h"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "session/log.h"
+#include "session/session.h"
+
+namespace veil::session {
+
+using namespace std::chrono_literals;
+
+namespace {
+// Provided receive buffers per worker: 16 KiB (one TLS record) each.
+constexpr unsigned kBufferCount = 1024;
+constexpr unsigned kBufferSize = 16384;
+// After accept fails for lack of descriptors or memory, wait before retrying
+// instead of spinning; the service recovers once descriptors free up.
+constexpr auto kAcceptBackoff = 100ms;
+} // namespace
+
+Worker::Worker(Runtime& runtime, unsigned index) : runtime_(runtime), index_(index) { wakeOp_.w = this; }
+
+Worker::~Worker()
+{
+    if (thread_.joinable())
+        thread_.join();
+    // Sessions own streams whose operations point into them: drop them while
+    // the ring still exists (the ring's exit cancels what is left).
+    sessions_.clear();
+}
+
+Result<void> Worker::init()
+{
+    auto ring = loop::Ring::create(1024);
+    if (!ring)
+        return fail(ring.error().message);
+    ring_ = std::move(ring.value());
+    auto bufs = loop::BufferRing::create(ring_->raw(), 1, kBufferCount, kBufferSize);
+    if (!bufs)
+        return fail(bufs.error().message);
+    buffers_ = std::move(bufs.value());
+    masker_ = std::make_unique<mask::Masker>(runtime_.rules);
+    acceptRetry_ = std::make_unique<loop::Timer>(*ring_, [this] {
+        for (auto& l : listeners_)
+            if (!l->armed && !stopping_)
+                armAccept(*l);
+    });
+    drainDeadline_ = std::make_unique<loop::Timer>(*ring_, [this] {
+        for (auto& [p, s] : sessions_)
+            if (!s->finished())
+                s->abort("drain deadline");
+    });
+    for (const auto& cfg : runtime_.config.listeners) {
+        auto l = std::make_unique<Listening>();
+        l->cfg = cfg;
+        l->mode = cfg.mode == config::ListenerMode::Tproxy ? listener::Mode::Tproxy : listener::Mode::Redirect;
+        auto at = listener::Address::parse(cfg.address);
+        if (!at)
+            return fail("listener " + cfg.name + ": " + at.error().message);
+        l->at = at.value();
+        auto fd = listener::openListener(l->at, l->mode);
+        if (!fd)
+            return fail("listener " + cfg.name + ": " + fd.error().message);
+        l->fd = std::move(fd.value());
+        l->op.w = this;
+        l->op.l = l.get();
+        listeners_.push_back(std::move(l));
+    }
+    wakeFd_.reset(::eventfd(0, EFD_CLOEXEC));
+    if (!wakeFd_)
+        return fail(std::string("eventfd: ") + std::strerror(errno));
+    return Ok{};
+}
+
+void Worker::start()
+{
+    thread_ = std::thread([this] { run(); });
+}
+
+void Worker::join()
+{
+    if (thread_.joinable())
+        thread_.join();
+}
+
+void Worker::requestStop()
+{
+    std::uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(wakeFd_.get(), &one, sizeof one);
+}
+
+void Worker::run()
+{
+    for (auto& l : listeners_)
+        armAccept(*l);
+    armWake();
+    while (!ring_->stopping()) {
+        ring_->runOnce(1s);
+        reapSessions();
+        if (stopping_ && sessions_.empty())
+            ring_->stop();
+    }
+}
+
+void Worker::armAccept(Listening& l)
+{
+    l.armed = true;
+    io_uring_prep_multishot_accept(ring_->prepare(&l.op), l.fd.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+}
+
+void Worker::onAccept(Listening& l, int res, unsigned flags)
+{
+    if (!(flags & IORING_CQE_F_MORE))
+        l.armed = false;
+    auto& m = runtime_.metrics;
+    if (res < 0) {
+        if (res == -ECANCELED || stopping_)
+            return;
+        m.acceptErrors.add();
+        LogLine("accept_failed", "warn").kv("listener", l.cfg.name).kv("error", std::strerror(-res)).write();
+        if (!l.armed)
+            acceptRetry_->arm(kAcceptBackoff);
+        return;
+    }
+    if (!l.armed && !stopping_)
+        armAccept(l);
+    UniqueFd fd(res);
+    if (stopping_)
+        return;
+    m.accepted.add();
+
+    sockaddr_storage peer{};
+    socklen_t plen = sizeof peer;
+    ::getpeername(fd.get(), reinterpret_cast<sockaddr*>(&peer), &plen);
+    listener::Address client = listener::Address::fromSockaddr(reinterpret_cast<sockaddr*>(&peer), plen).unmapped();
+
+    if (static_cast<std::size_t>(m.active.get()) >= runtime_.config.limits.maxConnections) {
+        m.refusedLimit.add();
+        return; // closed by fd's destructor: the client sees the refusal at once
+    }
+    auto dst = listener::originalDestination(fd.get(), l.mode);
+    if (!dst || listener::pointsAtListener(dst.value(), l.at, fd.get(), l.mode)) {
+        m.refusedSelf.add();
+        LogLine("connection_refused", "warn")
+            .kv("client", client.toString())
+            .kv("listener", l.cfg.name)
+            .kv("reason", dst ? "destination is veild itself (not redirected, or a loop)" : dst.error().message)
+            .write();
+        return;
+    }
+    auto session = std::make_unique<Session>(*this, std::move(fd), client, dst.value());
+    Session* raw = session.get();
+    sessions_.emplace(raw, std::move(session));
+    raw->start();
+}
+
+void Worker::armWake()
+{
+    io_uring_prep_read(ring_->prepare(&wakeOp_), wakeFd_.get(), &wakeValue_, sizeof wakeValue_, 0);
+}
+
+void Worker::onWake(int, unsigned)
+{
+    if (stopping_)
+        return;
+    stopping_ = true;
+    // Stop accepting; finish what is in flight; force the rest at the deadline.
+    for (auto& l : listeners_)
+        ring_->cancelFd(l->fd.get());
+    for (auto& [p, s] : sessions_)
+        s->drain();
+    drainDeadline_->arm(runtime_.config.timeouts.drain);
+}
+
+void Worker::sessionClosing(Session* s)
+{
+    closing_.push_back(s);
+}
+
+void Worker::reapSessions()
+{
+    if (closing_.empty())
+        return;
+    std::vector<Session*> still;
+    for (Session* s : closing_) {
+        auto it = sessions_.find(s); // a session may report closing twice
+        if (it == sessions_.end())
+            continue;
+        if (!s->finished()) {
+            still.push_back(s);
+            continue;
+        }
+        sessions_.erase(it);
+    }
+    closing_.swap(still);
+}
+
+} // namespace veil::session

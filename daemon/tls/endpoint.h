@@ -1,0 +1,108 @@
+#pragma once
+
+// One TLS connection end over a pair of memory BIOs: the network side moves
+// ciphertext in and out as bytes, the application side reads and writes
+// plaintext. No sockets: the event loop owns the fd, tests and fuzzers pass
+// bytes. Made by DownstreamContext::accept (server, faces the client) and
+// UpstreamContext::connect (client, faces the real server).
+
+#include <cstddef>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "base/result.h"
+#include "tls/ossl.h"
+
+namespace veil::tls {
+
+enum class TlsStatus {
+    Ok,        // the call did what it was asked (bytes > 0 for read/write)
+    WantRead,  // needs ciphertext from the peer: feedCiphertext, then retry
+    WantWrite, // not produced by memory BIOs; kept for completeness
+    Closed,    // the peer closed: see closeKind()
+    Error,     // fatal; see error(). The endpoint stays in this state.
+};
+
+enum class CloseKind {
+    None,
+    CloseNotify, // the peer sent close_notify: a clean end of data
+    Abrupt,      // the transport ended without close_notify: data may be truncated
+};
+
+// Why upstream certificate verification failed, for logs and metrics.
+enum class VerifyFailure {
+    None,
+    Expired,
+    NotYetValid,
+    HostnameMismatch,
+    SelfSigned,    // the server's own certificate is self-signed
+    UntrustedRoot, // the chain ends in a self-signed root not in the trust store
+    UnknownIssuer, // an issuer is neither sent nor trusted (incomplete chain or unknown CA)
+    Other,
+};
+
+struct TlsIo {
+    TlsStatus status = TlsStatus::Ok;
+    std::size_t bytes = 0;
+};
+
+class TlsEndpoint {
+public:
+    // Attaches fresh memory BIOs to `ssl` (client or server state already
+    // set). The contexts call this; tests use it for hand-made SSL objects.
+    static Result<TlsEndpoint> wrap(SslPtr ssl);
+
+    TlsEndpoint(TlsEndpoint&&) noexcept = default;
+    TlsEndpoint& operator=(TlsEndpoint&&) noexcept = default;
+
+    // --- network side ---------------------------------------------------
+    // Ciphertext received from the peer. The endpoint buffers it until the
+    // next handshake/read; callers bound how much they feed.
+    Result<void> feedCiphertext(std::string_view bytes);
+    // The peer's transport ended (read returned 0): no more ciphertext.
+    void feedEof();
+    // Ciphertext waiting to be sent to the peer.
+    std::size_t pendingCiphertext() const;
+    std::size_t takeCiphertext(std::span<char> out);
+    void takeCiphertext(std::string& out); // appends all pending bytes
+
+    // --- application side -----------------------------------------------
+    TlsStatus handshake();
+    TlsIo read(std::span<char> out);
+    TlsIo write(std::string_view plaintext);
+    // Queues our close_notify (once). Ok when queued.
+    TlsStatus shutdown();
+
+    // --- state ------------------------------------------------------------
+    bool isServer() const;
+    bool handshakeDone() const;
+    CloseKind closeKind() const { return closeKind_; }
+    const std::string& error() const { return error_; }
+    VerifyFailure verifyFailure() const { return verifyFailure_; }
+    std::string_view alpn() const;     // negotiated protocol, empty if none
+    std::string_view protocol() const; // "TLSv1.3", ...
+    std::string_view cipher() const;
+    // The SSL object, borrowed, for queries the wrapper does not cover.
+    SSL* native() const { return ssl_.get(); }
+
+private:
+    TlsEndpoint() = default;
+    TlsStatus settle(int ret, const char* what);
+
+    SslPtr ssl_;
+    BIO* rbio_ = nullptr; // owned by ssl_: ciphertext from the peer
+    BIO* wbio_ = nullptr; // owned by ssl_: ciphertext for the peer
+    bool eof_ = false;
+    bool failed_ = false;
+    CloseKind closeKind_ = CloseKind::None;
+    VerifyFailure verifyFailure_ = VerifyFailure::None;
+    std::string error_;
+};
+
+const char* toString(TlsStatus status);
+const char* toString(VerifyFailure failure);
+// The failure category of an X509_V_ERR_* code.
+VerifyFailure classifyVerifyError(long code);
+
+} // namespace veil::tls
