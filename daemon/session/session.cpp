@@ -740,7 +740,11 @@ void Session::maskAndSend()
     if (status == 0 && !plain.empty()) {
         std::string mt = mediaType(ex.contentType);
         Result<mask::Masked, mask::MaskError> r = fail(mask::MaskError{mask::Unmaskable::Internal, ""});
-        if (isJson(mt) || (mt.empty() && (plain.front() == '{' || plain.front() == '[')))
+        // A body that is JSON under another label is masked as JSON (the
+        // validator decides); anything else that is not text cannot be
+        // masked reliably (form or multipart encodings hide identifiers).
+        bool looksJson = plain.front() == '{' || plain.front() == '[';
+        if (isJson(mt) || looksJson)
             r = worker_.masker().maskJson(plain);
         else if (isText(mt))
             r = worker_.masker().maskText(plain);

@@ -19,6 +19,7 @@ import socket
 import ssl
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 TOKEN = re.compile(r"\b[A-Z][A-Z0-9_]*_[0-9]{3,}\b")
@@ -105,9 +106,13 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
 
+        delay = float(req.get("mock_delay", 0)) / 10  # spread over the stream
+
         def chunk(b):
             self.wfile.write(f"{len(b):x}\r\n".encode() + b + b"\r\n")
             self.wfile.flush()
+            if delay and b.startswith((b"event: content_block_stop", b"event: message_start")):
+                time.sleep(delay * 3)
 
         chunk(sse("message_start", {"type": "message_start", "message": {
             "id": "msg_mock", "type": "message", "role": "assistant", "content": [], "model": "x",
