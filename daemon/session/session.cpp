@@ -214,6 +214,10 @@ void Session::onDownData(std::string_view bytes)
         readDownstreamTls();
         return;
     case Phase::Splice:
+        if (!upConnected_) { // the recv that was in flight when peek paused
+            peek_.append(bytes);
+            return;
+        }
         up_.send(std::string(bytes));
         applyBackpressure();
         return;
@@ -289,6 +293,7 @@ void Session::onUpConnected(int res)
         upstreamFailed(std::string("connect ") + destination_.toString() + ": " + std::strerror(-res), 502);
         return;
     }
+    upConnected_ = true;
     if (phase_ == Phase::Splice) {
         armTimer(rt.config.timeouts.idle);
         up_.send(std::move(peek_));
@@ -679,6 +684,8 @@ bool Session::onRequestHead()
 void Session::onRequestBody(std::string_view body)
 {
     auto& rt = worker_.runtime();
+    if (!ex_)
+        return; // the exchange was answered early; the connection is closing
     armTimer(rt.config.timeouts.bodyIdle);
     ex_->requestBytes += body.size();
     if (ex_->masked) {
@@ -698,6 +705,8 @@ void Session::onRequestBody(std::string_view body)
 void Session::onRequestEnd()
 {
     auto& rt = worker_.runtime();
+    if (!ex_)
+        return;
     ex_->requestDone = true;
     if (ex_->masked) {
         maskAndSend();
@@ -1032,7 +1041,10 @@ void Session::finishExchange()
     auto& rt = worker_.runtime();
     rt.metrics.restored.add(ex_->restored);
     logExchange();
-    bool close = ex_->closeAfter || ex_->downFraming == Exchange::DownFraming::Close || draining_ || upEof_;
+    // A response that ended before its request (an early error from
+    // upstream) leaves request bytes on the wire: the connection cannot
+    // carry another exchange.
+    bool close = !ex_->requestDone || ex_->closeAfter || ex_->downFraming == Exchange::DownFraming::Close || draining_ || upEof_;
     ex_.reset();
     if (close) {
         closeGracefully();

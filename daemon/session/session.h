@@ -147,6 +147,7 @@ private:
     std::unique_ptr<Exchange> ex_;
     bool downEof_ = false;
     bool upEof_ = false;
+    bool upConnected_ = false;
     bool draining_ = false;
     bool closeWhenDrained_ = false;
     bool counted_ = false;
