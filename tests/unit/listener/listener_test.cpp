@@ -4,6 +4,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <functional>
+#include <string>
+
 #include "listener/listener.h"
 
 using namespace veil;
@@ -96,5 +99,65 @@ TEST_CASE("a connection that was not redirected points at the listener itself")
         REQUIRE(local.ok());
         CHECK(*local == at);
         CHECK(pointsAtListener(*local, at, conn.get(), Mode::Tproxy));
+    }
+}
+
+#include <sched.h>
+#include <sys/wait.h>
+
+#include <cstdlib>
+
+namespace {
+
+// Runs `body` in a child process inside a fresh network namespace (needs
+// root, like the integration tests); returns the child's exit status.
+int inNewNetns(const std::function<int()>& body)
+{
+    pid_t pid = ::fork();
+    if (pid == 0) {
+        if (::unshare(CLONE_NEWNET) != 0)
+            ::_exit(90);
+        ::_exit(body());
+    }
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 99;
+}
+
+int sh(const std::string& cmd) { return std::system((cmd + " >/dev/null 2>&1").c_str()); }
+
+} // namespace
+
+TEST_CASE("a connection redirected by nat OUTPUT reports its original destination")
+{
+    REQUIRE(::geteuid() == 0); // network namespaces need root
+    for (std::string family : {"4", "6"}) {
+        int rc = inNewNetns([&]() -> int {
+            bool v6 = family == "6";
+            if (sh("ip link set lo up") || sh(v6 ? "ip -6 addr add fd00:5::1/64 dev lo" : "ip addr add 198.18.5.1/24 dev lo"))
+                return 10;
+            auto l = openListener(*Address::parse(v6 ? "[::]:0" : "0.0.0.0:0"), Mode::Redirect);
+            if (!l)
+                return 11;
+            Address at = boundAddress(l->get());
+            std::string ipt = v6 ? "ip6tables" : "iptables";
+            std::string dst = v6 ? "fd00:5::5" : "198.18.5.5";
+            if (sh(ipt + " -t nat -A OUTPUT -p tcp -d " + dst + " --dport 443 -j REDIRECT --to-ports " +
+                   std::to_string(at.port())))
+                return 12;
+            auto target = Address::parse(v6 ? "[fd00:5::5]:443" : "198.18.5.5:443");
+            UniqueFd client;
+            UniqueFd conn = acceptOne(l->get(), *target, client);
+            auto orig = originalDestination(conn.get(), Mode::Redirect);
+            if (!orig)
+                return 13;
+            if (!(*orig == *target))
+                return 14;
+            if (pointsAtListener(*orig, at, conn.get(), Mode::Redirect))
+                return 15;
+            return 0;
+        });
+        INFO("IPv" << family << " child status " << rc);
+        CHECK(rc == 0);
     }
 }
