@@ -13,6 +13,7 @@ import random
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -22,6 +23,9 @@ VEILCTL = os.path.join(BUILD, "daemon", "veilctl", "veilctl")
 HERE = os.path.dirname(os.path.abspath(__file__))
 MOCK = os.path.join(HERE, "mock_api.py")
 PYTHON = "/usr/bin/python3"
+
+# Set by run.py when a test failed: labs then print their logs on close.
+FAILED = False
 
 VEIL_UID = 65534  # nobody: the daemon's own uid, excluded from redirection
 
@@ -74,6 +78,21 @@ class Lab:
     def path(self, name):
         return os.path.join(self.dir, name)
 
+    def hosts(self, ns, entries):
+        """Gives `ns` its own /etc/hosts ({name: address}): `ip netns exec`
+        bind-mounts /etc/netns/<ns>/hosts over /etc/hosts. The directory is
+        removed in close()."""
+        d = os.path.join("/etc/netns", ns.name)
+        if not hasattr(self, "_etc_dirs"):
+            self._etc_dirs = []
+            self._made_etc_netns = not os.path.isdir("/etc/netns")
+        self._etc_dirs.append(d)
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, "hosts"), "w") as f:
+            f.write("127.0.0.1 localhost\n::1 localhost\n")
+            for name, addr in entries.items():
+                f.write(f"{addr} {name}\n")
+
     def spawn(self, ns, *cmd, log=None, uid=None):
         out = open(self.path(log), "wb") if log else subprocess.DEVNULL
         if uid is not None:
@@ -94,6 +113,14 @@ class Lab:
                 p.wait()
         return p.returncode
 
+    def print_logs(self, lines=60):
+        """Prints the end of every log this lab's processes wrote (stderr)."""
+        for name in sorted(os.listdir(self.dir)):
+            if name.endswith(".log"):
+                with open(self.path(name), errors="replace") as f:
+                    tail = f.readlines()[-lines:]
+                sys.stderr.write(f"--- {name} (last {len(tail)} lines) ---\n{''.join(tail)}")
+
     def close(self):
         if self._closed:
             return
@@ -102,8 +129,17 @@ class Lab:
             if p.poll() is None:
                 p.kill()
                 p.wait()
+        if FAILED or sys.exc_info()[0] is not None:  # a test failed, or setUpClass
+            self.print_logs()
         for ns in self._netns:
             run("ip", "netns", "del", ns.name, check=False)
+        for d in getattr(self, "_etc_dirs", []):
+            shutil.rmtree(d, ignore_errors=True)
+        if getattr(self, "_made_etc_netns", False):
+            try:
+                os.rmdir("/etc/netns")  # only if empty: another lab may use it
+            except OSError:
+                pass
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -176,8 +212,10 @@ commonName = supplied
 
 # ---------------------------------------------------------------- processes
 
-def wait_port(ns, addr, port, timeout=10.0):
-    """Waits until something listens on addr:port inside ns."""
+def wait_port(ns, addr, port, timeout=60.0, proc=None):
+    """Waits until something listens on addr:port inside ns (veild compiles
+    its rules first: seconds under the sanitizers). Gives up early if `proc`
+    exits."""
     deadline = time.time() + timeout
     probe = ("import socket,sys\n"
              f"s=socket.socket(socket.AF_INET6 if ':' in {addr!r} else socket.AF_INET)\n"
@@ -186,6 +224,8 @@ def wait_port(ns, addr, port, timeout=10.0):
     while time.time() < deadline:
         if ns.exec(PYTHON, "-c", probe, check=False).returncode == 0:
             return
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"the process meant to listen on {addr}:{port} exited with {proc.returncode}")
         time.sleep(0.1)
     raise RuntimeError(f"nothing listens on {addr}:{port} in {ns.name}")
 

@@ -16,6 +16,7 @@ import argparse
 import json
 import re
 import socket
+import socketserver
 import ssl
 import sys
 import threading
@@ -139,6 +140,12 @@ class Handler(BaseHTTPRequestHandler):
 class Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+
+    def server_bind(self):
+        # HTTPServer.server_bind asks socket.getfqdn() for a name, a reverse
+        # lookup that can stall for seconds inside a lab namespace.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]
 
 
 def main():

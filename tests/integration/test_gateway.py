@@ -41,6 +41,7 @@ class Gateway(unittest.TestCase):
                     "--cert", ":".join(good), "--sni", "other.example.com=" + ":".join(other),
                     "--record", cls.record, log="mock.log")
             lab.wait_port(cls.up, "198.18.2.2", 443)
+            lab.wait_port(cls.up, "fd00:2::2", 443)
 
             # TPROXY: packets to :443 that are not part of a connection veild
             # already owns go to veild's transparent listener.
@@ -61,7 +62,8 @@ class Gateway(unittest.TestCase):
             lab.write_config(cls.config, [("gw4", "tproxy", "0.0.0.0:15002"), ("gw6", "tproxy", "[::]:15003")],
                              cls.ca, pki.ca)
             cls.veild = L.spawn(cls.gw, lab.VEILD, "--config", cls.config, "--workers", "2", log="veild.log")
-            lab.wait_port(cls.gw, "198.18.1.1", 15002)
+            lab.wait_port(cls.gw, "198.18.1.1", 15002, proc=cls.veild)
+            lab.wait_port(cls.gw, "fd00:1::1", 15003)
         except BaseException:
             cls.lab.close()
             raise

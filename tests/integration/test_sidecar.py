@@ -84,7 +84,7 @@ class Sidecar(unittest.TestCase):
                            f"{ipt} -t nat -A OUTPUT -p tcp -j VEIL_OUTPUT")
             cls.veild = L.spawn(cls.app, lab.VEILD, "--config", cls.config, "--workers", "2", log="veild.log",
                                 uid=lab.VEIL_UID)
-            lab.wait_port(cls.app, "127.0.0.1", 15001)
+            lab.wait_port(cls.app, "127.0.0.1", 15001, proc=cls.veild)
         except BaseException:
             cls.lab.close()
             raise
