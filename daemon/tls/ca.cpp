@@ -70,7 +70,8 @@ Result<CertAuthority> CertAuthority::fromPem(std::string_view certPem, std::stri
     if (now < ca.notBefore_)
         return fail("the lab CA certificate is not valid before " + utc(ca.notBefore_) + " (check the clock)");
     if (now >= ca.notAfter_)
-        return fail("the lab CA certificate expired at " + utc(ca.notAfter_) + "; create a new one with veilctl ca init");
+        return fail("the lab CA certificate expired at " + utc(ca.notAfter_)
+                    + "; create a new one with veilctl ca init");
 
     int crit = 0;
     void* nc = X509_get_ext_d2i(ca.cert_.get(), NID_name_constraints, &crit, nullptr);

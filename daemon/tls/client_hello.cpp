@@ -274,7 +274,8 @@ PeekResult peekClientHello(std::string_view bytes)
 
     ClientHello hello;
     // The handshake message: a view into the first record while it fits
-    // there (the usual case, no copy), else reassembled into `joined`.
+    // there (the usual case, no copy), else reassembled into `joined`
+    // (at most kMaxClientHelloLength + 4 bytes).
     std::string joined;
     std::string_view hs;
     std::size_t pos = 0;
@@ -303,35 +304,38 @@ PeekResult peekClientHello(std::string_view bytes)
 
         std::string_view fragment = rest.substr(kRecordHeader, len); // may be short
         bool complete = fragment.size() == len;
-        if (records == 0 && complete) {
-            hs = fragment;
+        // Every handshake byte known so far, this record's available part
+        // included. From the second record on they are copied into `joined`
+        // (which `hs` then views), so `hs` is not used past the append.
+        std::size_t before = hs.size();
+        std::string_view known;
+        if (records == 0) {
+            known = fragment;
         } else {
-            if (records == 1 && joined.empty())
+            if (records == 1)
                 joined.assign(hs);
-            if (!complete) {
-                // Check what is known of the handshake header, then wait.
-                std::string partial = joined + std::string(fragment);
-                if (!checkHandshakeHeader(partial, why))
-                    return malformed(why);
-                return verdict(PeekStatus::NeedMore, {});
-            }
             joined.append(fragment);
-            hs = joined;
+            known = joined;
         }
-        pos += kRecordHeader + len;
-
-        if (!checkHandshakeHeader(hs, why))
+        if (!checkHandshakeHeader(known, why))
             return malformed(why);
-        if (hs.size() < kHandshakeHeader)
+        std::size_t total = 0;
+        if (known.size() >= kHandshakeHeader) {
+            total = kHandshakeHeader
+                + (std::size_t{at(known, 1)} << 16 | std::size_t{at(known, 2)} << 8 | at(known, 3));
+            // Decided from the record header, before its body arrives: this is
+            // what keeps the peek within kMaxPeekBytes.
+            if (before + len > total)
+                return malformed("data after the ClientHello in its record");
+        }
+        if (!complete)
+            return verdict(PeekStatus::NeedMore, {});
+        pos += kRecordHeader + len;
+        hs = known;
+        if (total == 0 || hs.size() < total)
             continue;
-        std::size_t msgLen = std::size_t{at(hs, 1)} << 16 | std::size_t{at(hs, 2)} << 8 | at(hs, 3);
-        std::size_t total = kHandshakeHeader + msgLen;
-        if (hs.size() < total)
-            continue;
-        if (hs.size() > total)
-            return malformed("data after the ClientHello in its record");
         hello.wireBytes = pos;
-        return parseBody(hs.substr(kHandshakeHeader, msgLen), std::move(hello));
+        return parseBody(hs.substr(kHandshakeHeader, total - kHandshakeHeader), std::move(hello));
     }
 }
 

@@ -32,7 +32,8 @@ bool extensionCritical(X509* cert, int nid)
 
 std::vector<std::string> permittedDns(X509* cert)
 {
-    NameConstraintsPtr nc(static_cast<NAME_CONSTRAINTS*>(X509_get_ext_d2i(cert, NID_name_constraints, nullptr, nullptr)));
+    NameConstraintsPtr nc(
+        static_cast<NAME_CONSTRAINTS*>(X509_get_ext_d2i(cert, NID_name_constraints, nullptr, nullptr)));
     REQUIRE(nc);
     std::vector<std::string> out;
     for (int i = 0; i < sk_GENERAL_SUBTREE_num(nc->permittedSubtrees); ++i) {
@@ -76,7 +77,8 @@ TEST_CASE("The lab CA is CA:TRUE and keyCertSign, both critical, self-signed wit
     X509* cert = ca.cert();
     CHECK(X509_check_ca(cert) == 1);
     CHECK(extensionCritical(cert, NID_basic_constraints));
-    BasicConstraintsPtr bc(static_cast<BASIC_CONSTRAINTS*>(X509_get_ext_d2i(cert, NID_basic_constraints, nullptr, nullptr)));
+    BasicConstraintsPtr bc(
+        static_cast<BASIC_CONSTRAINTS*>(X509_get_ext_d2i(cert, NID_basic_constraints, nullptr, nullptr)));
     REQUIRE(bc);
     CHECK(bc->ca);
     CHECK(extensionCritical(cert, NID_key_usage));

@@ -43,7 +43,8 @@ std::string rawHello(const char* sni, std::string_view alpnWire, bool tls12Only 
     SslPtr ssl(SSL_new(ctx.get()));
     REQUIRE(ssl);
     if (sni)
-        REQUIRE(SSL_ctrl(ssl.get(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name, const_cast<char*>(sni)) == 1);
+        REQUIRE(SSL_ctrl(ssl.get(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name, const_cast<char*>(sni))
+                == 1);
     if (tls12Only)
         REQUIRE(SSL_set_max_proto_version(ssl.get(), TLS1_2_VERSION) == 1);
     SSL_set_connect_state(ssl.get());
@@ -257,7 +258,10 @@ TEST_CASE("Malformed ClientHellos are refused with a reason", "[tls][client_hell
     {
         malformed(hello({{0, u16(12) + u8(0) + u16(20) + "a.example"}}));
     }
-    SECTION("two host_names") { malformed(hello({{0, u16(24) + u8(0) + u16(9) + "a.example" + u8(0) + u16(9) + "b.example"}})); }
+    SECTION("two host_names")
+    {
+        malformed(hello({{0, u16(24) + u8(0) + u16(9) + "a.example" + u8(0) + u16(9) + "b.example"}}));
+    }
     SECTION("an empty server_name list") { malformed(hello({{0, u16(0)}})); }
     SECTION("an empty ALPN list") { malformed(hello({{16, u16(0)}})); }
     SECTION("an empty ALPN protocol name") { malformed(hello({alpnExt({"http/1.1", ""})})); }
@@ -348,10 +352,26 @@ TEST_CASE("A ClientHello over 16 KiB is refused and one of exactly 16 KiB over t
     CHECK(r.status == PeekStatus::Malformed);
 }
 
+TEST_CASE("A record reaching past the ClientHello is refused from its header, within the peek bound",
+          "[tls][client_hello]")
+{
+    // The hello needs 4 bytes more than the first full record holds; the
+    // second record announces 16 KiB. Waiting for it would exceed kMaxPeekBytes.
+    std::string msg = u8(1) + u24(kMaxClientHelloLength) + std::string(16380, 'x');
+    std::string wire = u8(22) + u16(0x0301) + u16(msg.size()) + msg + u8(22) + u16(0x0301) + u16(16384);
+    REQUIRE(wire.size() < kMaxPeekBytes);
+    PeekResult r = peek(wire);
+    CHECK(r.status == PeekStatus::Malformed);
+    CHECK(r.reason.find("after the ClientHello") != std::string::npos);
+}
+
 TEST_CASE("Invalid host_names give a TLS result with an invalid SNI", "[tls][client_hello]")
 {
-    for (const std::string& bad : std::vector<std::string>{"exa mple.com", "-a.example", "a-.example", "a..example", "a.example.", "a_b.example",
-                            std::string(64, 'a') + ".example", std::string("a\0b.example", 11), "caf\xc3\xa9.example"}) {
+    const std::vector<std::string> invalid = {
+        "exa mple.com", "-a.example", "a-.example", "a..example", "a.example.", "a_b.example",
+        std::string(64, 'a') + ".example", std::string("a\0b.example", 11), "caf\xc3\xa9.example",
+    };
+    for (const std::string& bad : invalid) {
         PeekResult r = peek(hello({sniExt(bad)}));
         INFO(bad);
         REQUIRE(r.status == PeekStatus::Tls);
@@ -377,7 +397,8 @@ TEST_CASE("Host names are checked as LDH labels of bounded length", "[tls][hostn
     REQUIRE(n253.size() == 253);
     CHECK(normalizeHostName(n253).has_value());
     CHECK_FALSE(normalizeHostName(n253 + "a").has_value());
-    for (const char* bad : {"", ".", "a.", ".a", "a..b", "-a", "a-", "a-.b", "a b", "a,b", "a:b", "a*b", "*.example.com"})
+    for (const char* bad :
+         {"", ".", "a.", ".a", "a..b", "-a", "a-", "a-.b", "a b", "a,b", "a:b", "a*b", "*.example.com"})
         CHECK_FALSE(normalizeHostName(bad).has_value());
     for (const char* ip : {"10.0.0.1", "198.18.0.1", "::1", "2001:db8::1", "[::1]", "10.1", "1.2.3", "0x7f.1", "a.123"})
         CHECK(isIpLiteral(ip));

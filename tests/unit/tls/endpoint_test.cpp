@@ -313,7 +313,8 @@ TEST_CASE("An upstream with a self-signed certificate is refused", "[tls][upstre
     TestPki pki;
     std::time_t now = std::time(nullptr);
     EvpPkeyPtr key = take(generateP256Key());
-    X509Ptr self = take(buildCertificate(leafSpec("api.example.com", now - kDay, now + kDay), key.get(), nullptr, nullptr));
+    X509Ptr self =
+        take(buildCertificate(leafSpec("api.example.com", now - kDay, now + kDay), key.get(), nullptr, nullptr));
     auto c = connectUpstream(pki.rootPem(), "api.example.com", self.get(), key.get(), {});
     requireRefused(c, VerifyFailure::SelfSigned, "self-signed");
 }

@@ -80,7 +80,8 @@ TEST_CASE("A forged leaf names exactly its host and is a TLS server certificate"
 
     CHECK(X509_check_ca(cert) == 0);
     CHECK(critical(cert, NID_basic_constraints));
-    BasicConstraintsPtr bc(static_cast<BASIC_CONSTRAINTS*>(X509_get_ext_d2i(cert, NID_basic_constraints, nullptr, nullptr)));
+    BasicConstraintsPtr bc(
+        static_cast<BASIC_CONSTRAINTS*>(X509_get_ext_d2i(cert, NID_basic_constraints, nullptr, nullptr)));
     REQUIRE(bc);
     CHECK_FALSE(bc->ca);
     CHECK(critical(cert, NID_key_usage));
@@ -193,7 +194,8 @@ TEST_CASE("A name-constrained CA forges only inside its domains, and clients enf
 
     // A leaf signed by the CA key by other means is still refused by a client.
     EvpPkeyPtr key = take(generateP256Key());
-    X509Ptr rogue = take(buildCertificate(leafSpec("evil.org", now - 60, now + kDay), key.get(), ca->cert(), ca->key()));
+    X509Ptr rogue =
+        take(buildCertificate(leafSpec("evil.org", now - 60, now + kDay), key.get(), ca->cert(), ca->key()));
     CHECK(verifyLeaf(rogue.get(), ca->cert(), "evil.org", now) == X509_V_ERR_PERMITTED_VIOLATION);
     CertSpec ipSpec = leafSpec("api.example.com", now - 60, now + kDay);
     ipSpec.extensions[3].second = "DNS:api.example.com,IP:198.18.0.1";

@@ -58,7 +58,8 @@ TestPki::TestPki(const std::string& name)
     rootKey = take(generateP256Key());
     interKey = take(generateP256Key());
     leafKey = take(generateP256Key());
-    root = take(buildCertificate(caSpec(name + " root", now - kDay, now + 365 * kDay), rootKey.get(), nullptr, nullptr));
+    root = take(
+        buildCertificate(caSpec(name + " root", now - kDay, now + 365 * kDay), rootKey.get(), nullptr, nullptr));
     inter = take(buildCertificate(caSpec(name + " intermediate", now - kDay, now + 300 * kDay), interKey.get(),
                                   root.get(), rootKey.get()));
 }
