@@ -473,53 +473,81 @@ struct Masker::Impl {
         return d == 0 || d >= sp.decoded.size() || sp.rawPos[d] != sp.rawPos[d - 1];
     }
 
-    // Step 5: writes `text` with the plan applied.
-    void emitJson(std::string_view text, const DocPlan& plan, Alloc& alloc, std::string& out)
+    // Step 5: the plan as edits of `text` (raw offsets, in order), tokens
+    // allocated in order of appearance.
+    struct Edit {
+        std::size_t begin;
+        std::size_t end;
+        std::string text;
+    };
+
+    void planEdits(std::string_view text, const DocPlan& plan, Alloc& alloc, std::vector<Edit>& edits)
     {
-        std::size_t pos = 0;
         for (const StrPlan& sp : plan.work) {
             const Tok& t = plan.toks[sp.tok];
-            out.append(text.substr(pos, t.begin - pos));
-            pos = t.end;
             if (t.kind == Kind::Scalar) {
                 // A number in account context: becomes a string token.
                 const Candidate& c = sp.repls.front();
-                out += '"';
-                out += alloc.tokenFor(text.substr(c.begin, c.end - c.begin), typeOf(c));
-                out += '"';
+                const std::string& token = alloc.tokenFor(text.substr(c.begin, c.end - c.begin), typeOf(c));
+                edits.push_back({t.begin, t.end, '"' + token + '"'});
                 continue;
             }
             if (sp.nested) {
-                std::string inner;
-                inner.reserve(sp.decoded.size());
-                emitJson(sp.decoded, *sp.nested, alloc, inner);
-                json::escape(inner, out);
+                // JSON inside the string: its edits are in decoded
+                // coordinates. Where they start and end on escape-unit
+                // boundaries they map back to raw offsets, so the client's
+                // own escapes elsewhere in the string (\u2192, \/, \u003e)
+                // stay byte for byte; otherwise the string is re-escaped whole.
+                std::vector<Edit> inner;
+                planEdits(sp.decoded, *sp.nested, alloc, inner);
+                bool aligned = std::all_of(inner.begin(), inner.end(), [&](const Edit& e) {
+                    return unitBoundary(sp, static_cast<std::uint32_t>(e.begin)) &&
+                           unitBoundary(sp, static_cast<std::uint32_t>(e.end));
+                });
+                if (aligned) {
+                    for (const Edit& e : inner) {
+                        std::string escaped;
+                        json::escape(e.text, escaped);
+                        edits.push_back({t.begin + sp.rawPos[e.begin], t.begin + sp.rawPos[e.end], std::move(escaped)});
+                    }
+                } else {
+                    std::string masked, escaped;
+                    applyEdits(sp.decoded, inner, masked);
+                    json::escape(masked, escaped);
+                    edits.push_back({t.begin, t.end, std::move(escaped)});
+                }
                 continue;
             }
             if (!sp.decodedCoords) {
-                std::size_t p = t.begin;
-                for (const Candidate& c : sp.repls) {
-                    out.append(text.substr(p, c.begin - p));
-                    out += alloc.tokenFor(text.substr(c.begin, c.end - c.begin), typeOf(c));
-                    p = c.end;
-                }
-                out.append(text.substr(p, t.end - p));
+                for (const Candidate& c : sp.repls)
+                    edits.push_back({c.begin, c.end, alloc.tokenFor(text.substr(c.begin, c.end - c.begin), typeOf(c))});
                 continue;
             }
             // Escaped string: every masked span starts and ends on an escape
             // unit boundary (checked when planned), so splice at raw offsets.
             std::string_view dec = sp.decoded;
-            std::size_t p = t.begin;
-            for (const Candidate& c : sp.repls) {
-                std::size_t rb = t.begin + sp.rawPos[c.begin];
-                std::size_t re = t.begin + sp.rawPos[c.end];
-                out.append(text.substr(p, rb - p));
-                out += alloc.tokenFor(dec.substr(c.begin, c.end - c.begin), typeOf(c));
-                p = re;
-            }
-            out.append(text.substr(p, t.end - p));
+            for (const Candidate& c : sp.repls)
+                edits.push_back({t.begin + sp.rawPos[c.begin], t.begin + sp.rawPos[c.end],
+                                 alloc.tokenFor(dec.substr(c.begin, c.end - c.begin), typeOf(c))});
+        }
+    }
+
+    static void applyEdits(std::string_view text, const std::vector<Edit>& edits, std::string& out)
+    {
+        std::size_t pos = 0;
+        for (const Edit& e : edits) {
+            out.append(text.substr(pos, e.begin - pos));
+            out += e.text;
+            pos = e.end;
         }
         out.append(text.substr(pos));
+    }
+
+    void emitJson(std::string_view text, const DocPlan& plan, Alloc& alloc, std::string& out)
+    {
+        std::vector<Edit> edits;
+        planEdits(text, plan, alloc, edits);
+        applyEdits(text, edits, out);
     }
 
     const std::string& typeOf(const Candidate& c) const { return rs.rules()[c.rule].spec.tokenType; }

@@ -213,10 +213,6 @@ Value boolean(bool b)
 {
     return lit(b ? "true" : "false");
 }
-Value null()
-{
-    return Value{};
-}
 
 // ---- encoding ----------------------------------------------------------------------
 
@@ -253,7 +249,7 @@ struct Format {
 
 void hexUnit(unsigned u, std::string& out)
 {
-    char buf[8];
+    char buf[16];
     std::snprintf(buf, sizeof buf, "\\u%04x", u & 0xFFFF);
     out += buf;
 }
@@ -619,6 +615,8 @@ public:
             t.append(s);
             return *this;
         }
+        Tb& operator<<(const char* s) { return *this << std::string_view(s); }
+        Tb& operator<<(const std::string& s) { return *this << std::string_view(s); }
         Tb& operator<<(const Id& id)
         {
             g->put(t, id);
@@ -650,14 +648,23 @@ private:
         const double d = deficit();
         return d >= 1 || (d > 0 && r_.chance(d));
     }
+    // Bytes left before the target size (at least a little: turns are whole).
+    std::size_t room() const
+    {
+        const std::size_t used = bytes_ + pending_;
+        return used + 600 < o_.targetBytes ? o_.targetBytes - used : 600;
+    }
     double decoyDeficit() const
     {
         const double bytes = static_cast<double>(bytes_ + pending_);
         return o_.decoysPer10k * bytes / 10240.0 - static_cast<double>(body_.decoys.size());
     }
 
+    // Known gaps of the pack are written only when asked for (gapRate).
+    bool gap() { return o_.gapRate > 0 && r_.chance(o_.gapRate); }
+
     // ---- recording
-    void put(Text& t, const Id& id);
+    void put(Text& t, const Id& id, bool forceEscape = false);
     void putDecoy(Text& t, const Dec& d);
     Value sv(const Id& id)
     {
@@ -736,7 +743,6 @@ private:
 
     // ---- content
     Text prose(int sentences);
-    Text decoyProse();
     Text question();
     Text analysis();
     Text logLines(int n);
@@ -772,6 +778,7 @@ private:
     Value organization();
     Value metricStats(bool withDimension);
     Value miscIds();
+    ToolCall gapCall();
 
     Value tools();
     Value system();
@@ -827,16 +834,16 @@ Gen::Gen(const BodyOptions& o) : r_(o.seed), o_(o)
         regions_.push_back(r_.pick(kRegions));
     vpcOctets_ = {r_.range(0, 255), r_.range(0, 255)};
     rdsHash_ = "c" + r_.chars(kLowerAlnum, 11);
-    char date[16];
+    char date[32];
     std::snprintf(date, sizeof date, "2024-%02d-%02d", r_.range(1, 12), r_.range(1, 28));
     date_ = date;
 }
 
-void Gen::put(Text& t, const Id& id)
+void Gen::put(Text& t, const Id& id, bool forceEscape)
 {
     Piece p{id.value};
     bool forced = false;
-    if (o_.escapeRate > 0 && r_.chance(o_.escapeRate)) {
+    if (forceEscape || (o_.escapeRate > 0 && r_.chance(o_.escapeRate))) {
         forced = true;
         if (id.value.find('/') != std::string::npos && r_.chance(0.6)) {
             p.esc = Esc::Slash;
@@ -868,7 +875,7 @@ std::string Gen::pascal()
 
 std::string Gen::ts()
 {
-    char buf[40];
+    char buf[96];
     std::snprintf(buf, sizeof buf, "%sT%02d:%02d:%02d.%03dZ", date_.c_str(), r_.range(0, 23), r_.range(0, 59),
                   r_.range(0, 59), r_.range(0, 999));
     return buf;
@@ -1349,7 +1356,9 @@ Id Gen::make(std::string_view slot)
 void Gen::s3Uri(Tb& b)
 {
     b << (r_.chance(0.9) ? "s3://" : "s3a://") << reuse("bucket", [&] { return s3Bucket("s3_uri"); }, 0.5);
-    if (r_.chance(0.85))
+    if (gap())
+        b << "/AWSLogs/" << Id{acct(), "ACCOUNT", "gap_awslogs_key"} << "/CloudTrail/" << region() << "/2024/01/15/";
+    else if (r_.chance(0.85))
         b << "/" << objectKey();
 }
 
@@ -1762,14 +1771,12 @@ Text Gen::prose(int sentences)
     return std::move(b.t);
 }
 
-Text Gen::decoyProse()
-{
-    return fill(r_.pick(kDecoyProse));
-}
-
 Text Gen::question()
 {
     Tb b = tb();
+    if (gap())
+        b << "Creds for the CI user are " << make("akid") << " / " << Id{r_.chars(kBase64, 40), "SECRET_KEY", "gap_secret_prose"}
+          << " — are they still valid? ";
     if (deficit(200) >= 1) {
         b << fill(r_.pick(kQuestions));
         while (deficit(200) >= 4 && r_.chance(0.7))
@@ -1777,7 +1784,7 @@ Text Gen::question()
     } else {
         b << prose(1);
     }
-    if (r_.chance(0.6))
+    if (deficit(200) < 4 && r_.chance(0.6))
         b << " " << prose(r_.range(1, 4));
     return std::move(b.t);
 }
@@ -1789,7 +1796,7 @@ Text Gen::analysis()
         b << fill(r_.pick(kAnalysisIds));
     else
         b << r_.pick(kAnalysis);
-    if (r_.chance(0.5))
+    if (deficit(200) < 4 && r_.chance(0.5))
         b << " " << r_.pick(kAnalysis);
     return std::move(b.t);
 }
@@ -1802,6 +1809,11 @@ Text Gen::logLines(int n)
             b << "\n";
         b << fill(r_.pick(kLogTemplates));
     }
+    if (gap()) {
+        // A VPC flow log record: version, account, interface, addresses, ports, …
+        b << "\n2 " << Id{acct(), "ACCOUNT", "gap_flow_log"} << " " << make("eni") << " " << make("ip") << " "
+          << make("ip") << " 443 " << std::to_string(r_.range(32768, 60999)) << " 6 20 4000 1705312800 1705312860 ACCEPT OK";
+    }
     return std::move(b.t);
 }
 
@@ -1810,6 +1822,8 @@ Text Gen::textListing(int n)
 {
     static constexpr const char* kStates[] = {"running", "running", "stopped", "pending"};
     Tb b = tb();
+    if (gap())
+        b << "RESERVATIONS\t" << Id{acct(), "ACCOUNT", "gap_text_output"} << "\t" << make("reservation") << "\n";
     for (int i = 0; i < n; ++i) {
         if (i)
             b << "\n";
@@ -1955,9 +1969,11 @@ Text Gen::terraformPlan(int n)
         "      + id            = (known after apply)\n"
         "      + subnet_id     = \"{subnet}\"\n"
         "    }\n",
+        // The alias name has no key context here, so it is not masked (by
+        // design); it is not an inventory alias, so nothing planted leaks.
         "  # aws_kms_alias.{svc} will be created\n"
         "  + resource \"aws_kms_alias\" \"{svc}\" {{\n"
-        "      + name          = \"{kmsalias}\"\n"
+        "      + name          = \"alias/{svc}-data-key\"\n"
         "      + target_key_id = \"{kmskey}\"\n"
         "    }\n",
     };
@@ -2015,7 +2031,11 @@ Text Gen::credentialsFile()
 
 Text Gen::jsonDoc(const Value& v)
 {
-    Format f{&kCliStyle, 4};
+    // Tool wrappers often hand back JSON.stringify()'d results instead of the
+    // CLI's indented output.
+    Format f{r_.chance(o_.idsPer10k >= 50 ? 0.6 : 0.2) ? &kCompactStyle : &kCliStyle, 0};
+    if (f.style == &kCliStyle)
+        f.indent = 4;
     std::string s = serialize(v, f);
     pending_ += s.size() / 3; // ids were counted when planted
     return Text(s);
@@ -2099,12 +2119,19 @@ Value Gen::describeInstances(int n)
 
 Value Gen::securityGroups(int n)
 {
+    // describe-security-groups names the peer group's account as "UserId".
+    const auto groupPair = [&] {
+        Value pair = object().set("GroupId", sv(make("sg")));
+        if (gap())
+            pair.set("UserId", sv(Id{acct(), "ACCOUNT", "gap_sg_user_id"}));
+        return pair;
+    };
     Value groups = array();
     for (int i = 0; i < n; ++i) {
         Tb range = tb();
         cidr(range);
         groups.push(object()
-                        .set("Description", S("managed by terraform"))
+                        .set("Description", S("managed by terraform — do not edit"))
                         .set("GroupName", S(kebab() + "-sg"))
                         .set("IpPermissions", array().push(object()
                                                                .set("FromPort", num(443))
@@ -2115,7 +2142,7 @@ Value Gen::securityGroups(int n)
                                                                .set("Ipv6Ranges", array())
                                                                .set("PrefixListIds", array())
                                                                .set("ToPort", num(443))
-                                                               .set("UserIdGroupPairs", array().push(object().set("GroupId", sv(make("sg")))))))
+                                                               .set("UserIdGroupPairs", array().push(groupPair()))))
                         .set("OwnerId", sv(account("owner_id")))
                         .set("GroupId", sv(make("sg")))
                         .set("IpPermissionsEgress", array().push(object()
@@ -2216,7 +2243,7 @@ Value Gen::lambdaConfig()
         .set("Role", sv(make("arn_role")))
         .set("Handler", S("app.handler"))
         .set("CodeSize", num(r_.range(10000, 9000000)))
-        .set("Description", S("Processes " + svc() + " events"))
+        .set("Description", S("Processes " + svc() + " events → " + svc()))
         .set("Timeout", num(30))
         .set("MemorySize", num(512))
         .set("LastModified", S(date_ + "T10:00:00.000+0000"))
@@ -2365,6 +2392,20 @@ Value Gen::queueAttributes()
     const Id queue = arn("sqs");
     Value principal = r_.chance(0.5) ? object().set("AWS", sv(account("account_principal")))
                                      : object().set("AWS", sv(Id{"arn:aws:iam::" + acct() + ":root", "IAM_ARN", "arn"}));
+    if (gap()) {
+        // Only the first account of a principal list has the "AWS" key next to it.
+        principal = object().set("AWS", array()
+                                            .push(sv(Id{"arn:aws:iam::" + acct() + ":root", "IAM_ARN", "arn"}))
+                                            .push(sv(Id{acct(), "ACCOUNT", "gap_principal_list"})));
+    } else if (gap()) {
+        // An escaped account in a one-element list: the engine's slow path
+        // loses the key context of array elements.
+        Text t;
+        put(t, Id{acct(), "ACCOUNT", "gap_escaped_array"}, true);
+        principal = object().set("AWS", array().push(str(std::move(t))));
+    } else if (r_.chance(0.3)) {
+        principal = object().set("AWS", array().push(sv(account("account_principal"))));
+    }
     Value policy = object()
                        .set("Version", S("2012-10-17"))
                        .set("Statement", array()
@@ -2473,6 +2514,11 @@ Value Gen::ecrRepositories(int n)
 Value Gen::bucketPolicy()
 {
     const std::string bucket = bucketName();
+    // A list of accounts: the key's context does not reach into the array.
+    Value sourceAccount = gap() ? array()
+                                      .push(sv(Id{acct(), "ACCOUNT", "gap_account_list"}))
+                                      .push(sv(Id{acct(), "ACCOUNT", "gap_account_list"}))
+                                : sv(account());
     const auto res = [&](const char* suffix) {
         Tb b = tb();
         b << "arn:aws:s3:::" << Id{bucket, "BUCKET", "s3_arn"} << suffix;
@@ -2501,7 +2547,7 @@ Value Gen::bucketPolicy()
                                                        .set("Principal", object().set("AWS", sv(make("arn_role"))))
                                                        .set("Action", array().push(S("s3:GetObject")).push(S("s3:ListBucket")))
                                                        .set("Resource", res("/*"))
-                                                       .set("Condition", object().set("StringEquals", object().set("aws:SourceAccount", sv(account())))))
+                                                       .set("Condition", object().set("StringEquals", object().set("aws:SourceAccount", sourceAccount))))
                                              .push(object()
                                                        .set("Sid", S("AWSLogDeliveryWrite"))
                                                        .set("Effect", S("Allow"))
@@ -2623,7 +2669,16 @@ Value Gen::organization()
     const Id org = make("org");
     const std::string mgmt = acct();
     const Id ou = make("ou");
-    return object()
+    Value doc = object();
+    if (gap()) {
+        const std::string member = acct();
+        doc.set("Accounts", array().push(object()
+                                             .set("Id", sv(Id{member, "ACCOUNT", "gap_org_account_id"}))
+                                             .set("Arn", sv(Id{"arn:aws:organizations::" + mgmt + ":account/" + org.value + "/" + member, "ORG_ARN", "arn"}))
+                                             .set("Email", S("aws+workloads@" + org_ + ".com"))
+                                             .set("Name", S("workloads-" + env()))));
+    }
+    return doc
         .set("Organization", object()
                                  .set("Id", sv(org))
                                  .set("Arn", sv(Id{"arn:aws:organizations::" + mgmt + ":organization/" + org.value, "ORG_ARN", "arn"}))
@@ -2642,7 +2697,7 @@ Value Gen::metricStats(bool withDimension)
     Value points = array();
     const int n = r_.range(4, 12);
     for (int i = 0; i < n; ++i) {
-        char avg[16];
+        char avg[32];
         std::snprintf(avg, sizeof avg, "%d.%02d", r_.range(1, 99), r_.range(0, 99));
         points.push(object().set("Timestamp", S(ts())).set("Average", lit(avg)).set("Unit", S("Percent")));
     }
@@ -2736,26 +2791,92 @@ Text Gen::pasted()
     case 0: b << logLines(r_.range(4, 14)); break;
     case 1: b << logLines(r_.range(2, 6)); break;
     case 2: b << kubectlPods(r_.range(2, 5)); break;
-    case 3: b << textListing(std::clamp(static_cast<int>(d / 3), 2, 16)); break;
-    case 4: b << terraformPlan(std::clamp(static_cast<int>(d / 5), 1, 4)); break;
+    case 3: b << textListing(std::clamp(std::min(static_cast<int>(d / 3), static_cast<int>(room() / 90)), 2, 16)); break;
+    case 4: b << terraformPlan(std::clamp(std::min(static_cast<int>(d / 5), static_cast<int>(room() / 500)), 1, 4)); break;
     case 5: b << manifest(); break;
     case 6: b << credentialsFile(); break;
     case 7: {
         b << "instance_id,private_ip,private_dns,subnet_id,security_group";
-        const int n = std::clamp(static_cast<int>(d / 5), 2, 14);
+        const int n = std::clamp(std::min(static_cast<int>(d / 5), static_cast<int>(room() / 140)), 2, 14);
         for (int i = 0; i < n; ++i)
             b << "\n" << make("ec2") << "," << make("ip") << "," << make("ec2host") << "," << make("subnet") << ","
               << make("sg");
         break;
     }
-    default: b << kubectlNodes(std::clamp(static_cast<int>(d / 3), 2, 6)); break;
+    default: b << kubectlNodes(std::clamp(std::min(static_cast<int>(d / 3), static_cast<int>(room() / 220)), 2, 6)); break;
     }
     b << "\n```";
     return std::move(b.t);
 }
 
+ToolCall Gen::gapCall()
+{
+    ToolCall c;
+    c.tool = "aws_cli";
+    switch (r_.below(6)) {
+    case 3:
+        c.input = object().set("command", S("aws s3api get-bucket-policy --bucket \"$BUCKET\""));
+        c.output = jsonDoc(bucketPolicy());
+        break;
+    case 4:
+        c.input = object().set("command", S("aws sqs get-queue-attributes --queue-url \"$QUEUE_URL\" --attribute-names All"));
+        c.output = jsonDoc(queueAttributes());
+        break;
+    case 5:
+        c.input = object().set("command", S("aws organizations describe-organization"));
+        c.output = jsonDoc(organization());
+        break;
+    case 0: {
+        // list-distributions calls the distribution id just "Id".
+        const std::string id = "E" + r_.chars(kUpperAlnum, 13);
+        c.input = object().set("command", S("aws cloudfront list-distributions"));
+        c.output = jsonDoc(object().set(
+            "DistributionList",
+            object().set("Items", array().push(object()
+                                                   .set("Id", sv(Id{id, "CLOUDFRONT_DIST", "gap_cloudfront_id"}))
+                                                   .set("ARN", sv(Id{"arn:aws:cloudfront::" + acct() + ":distribution/" + id, "CLOUDFRONT_ARN", "arn"}))
+                                                   .set("DomainName", sv(make("cf")))
+                                                   .set("Status", S("Deployed"))))));
+        break;
+    }
+    case 1: {
+        // Bucket names without an s3:// or ARN around them.
+        Value buckets = array();
+        const int n = r_.range(2, 5);
+        for (int i = 0; i < n; ++i)
+            buckets.push(object().set("Name", sv(Id{bucketName(), "BUCKET", "gap_bucket_name"})).set("CreationDate", S(ts())));
+        c.input = object().set("command", S("aws s3api list-buckets"));
+        c.output = jsonDoc(object().set("Buckets", std::move(buckets)));
+        break;
+    }
+    default: {
+        // S3 interface endpoint DNS names: <endpoint id>-<suffix>.s3.<region>.vpce.amazonaws.com
+        const Id vpce = hexId("vpce-");
+        const std::string suffix = "-" + r_.chars(kLowerAlnum, 8) + ".s3." + region() + ".vpce.amazonaws.com";
+        Tb plain = tb();
+        plain << Id{vpce.value, "VPCE", "gap_vpce_dns"} << suffix;
+        Tb wildcard = tb();
+        wildcard << "*." << Id{vpce.value, "VPCE", "gap_vpce_dns"} << suffix;
+        c.input = object().set("command", S("aws ec2 describe-vpc-endpoints"));
+        c.output = jsonDoc(object().set(
+            "VpcEndpoints", array().push(object()
+                                             .set("VpcEndpointId", sv(vpce))
+                                             .set("VpcEndpointType", S("Interface"))
+                                             .set("ServiceName", S("com.amazonaws." + region() + ".s3"))
+                                             .set("DnsEntries", array()
+                                                                    .push(object().set("DnsName", str(std::move(plain.t))))
+                                                                    .push(object().set("DnsName", str(std::move(wildcard.t)))))
+                                             .set("OwnerId", sv(account("owner_id"))))));
+        break;
+    }
+    }
+    return c;
+}
+
 ToolCall Gen::toolCall()
 {
+    if (gap())
+        return gapCall();
     ToolCall c;
     const double d = deficit(1500);
     const auto aws = [&](Text cmd, const Value& out) {
@@ -2788,36 +2909,39 @@ ToolCall Gen::toolCall()
         c.output = std::move(out);
     };
     const auto f = [&](std::string_view tpl) { return fill(tpl); };
-    const auto clampN = [&](double per, int lo, int hi) { return std::clamp(static_cast<int>(d / per), lo, hi); };
+    // Items wanted by the budget, capped by the room left before the target size.
+    const auto clampN = [&](double per, int lo, int hi, int itemBytes) {
+        return std::clamp(std::min(static_cast<int>(d / per), static_cast<int>(room() / itemBytes)), lo, hi);
+    };
 
     if (d >= 12) {
         switch (r_.below(14)) {
-        case 0: aws(f("aws ec2 describe-instances --instance-ids {ec2}"), describeInstances(clampN(16, 1, 3))); break;
-        case 1: aws(f("aws cloudtrail lookup-events --lookup-attributes AttributeKey=EventName,AttributeValue=RunInstances"), cloudTrail(clampN(15, 1, 3))); break;
-        case 2: kubectl("pods", kubectlPods(clampN(2, 3, 14))); break;
-        case 3: kubectl("nodes", kubectlNodes(clampN(3, 2, 8))); break;
+        case 0: aws(f("aws ec2 describe-instances --instance-ids {ec2}"), describeInstances(clampN(16, 1, 3, 2000))); break;
+        case 1: aws(f("aws cloudtrail lookup-events --lookup-attributes AttributeKey=EventName,AttributeValue=RunInstances"), cloudTrail(clampN(15, 1, 3, 2200))); break;
+        case 2: kubectl("pods", kubectlPods(clampN(2, 3, 14, 170))); break;
+        case 3: kubectl("nodes", kubectlNodes(clampN(3, 2, 8, 220))); break;
         case 4:
             c.tool = "terraform";
             c.input = object().set("workdir", S("infra/" + env())).set("command", S("plan"));
-            c.output = terraformPlan(clampN(5, 1, 5));
+            c.output = terraformPlan(clampN(5, 1, 5, 500));
             break;
         case 5:
             c.tool = "aws_inventory";
             c.input = object().set("scope", S("network")).set("region", S(region()));
             c.output = jsonDoc(miscIds());
             break;
-        case 6: aws(f("aws ec2 describe-route-tables --filters Name=vpc-id,Values={vpc}"), routeTables(clampN(10, 1, 2))); break;
-        case 7: aws(f("aws ec2 describe-security-groups --group-ids {sg}"), securityGroups(clampN(6, 1, 3))); break;
+        case 6: aws(f("aws ec2 describe-route-tables --filters Name=vpc-id,Values={vpc}"), routeTables(clampN(10, 1, 2, 1200))); break;
+        case 7: aws(f("aws ec2 describe-security-groups --group-ids {sg}"), securityGroups(clampN(6, 1, 3, 900))); break;
         case 8: aws(f("aws lambda get-function-configuration --function-name {kebab}"), lambdaConfig()); break;
         case 9: aws(f("aws rds describe-db-instances"), dbInstances()); break;
         case 10: aws(f("aws eks describe-cluster --name {svc}-{env}"), eksCluster()); break;
-        case 11: aws(f("aws ec2 describe-nat-gateways --filter Name=vpc-id,Values={vpc}"), natGateways(clampN(8, 1, 3))); break;
+        case 11: aws(f("aws ec2 describe-nat-gateways --filter Name=vpc-id,Values={vpc}"), natGateways(clampN(8, 1, 3, 700))); break;
         case 12:
             c.tool = "aws_cli";
             c.input = object().set("command", S("aws ec2 describe-instances --query 'Reservations[].Instances[].[InstanceId,PrivateIpAddress,State.Name,SubnetId,Placement.AvailabilityZone]' --output text"));
-            c.output = textListing(clampN(3, 3, 20));
+            c.output = textListing(clampN(3, 3, 20, 90));
             break;
-        default: aws(f("aws ec2 describe-volumes --filters Name=attachment.instance-id,Values={ec2}"), volumes(clampN(6, 1, 3))); break;
+        default: aws(f("aws ec2 describe-volumes --filters Name=attachment.instance-id,Values={ec2}"), volumes(clampN(6, 1, 3, 700))); break;
         }
     } else if (d >= 3) {
         switch (r_.below(16)) {
@@ -3027,7 +3151,8 @@ void Gen::conversation(Value& messages)
         // A question, sometimes with pasted output or a screenshot.
         Tb q = tb();
         q << question();
-        if (deficit(1500) >= 6 && r_.chance(0.5))
+        const double behind = deficit(1500);
+        if (behind >= 6 && r_.chance(behind >= 12 ? 0.9 : 0.5))
             q << "\n\n" << pasted();
         else if (r_.chance(0.15))
             q << "\n\n" << prose(r_.range(2, 5));
@@ -3044,11 +3169,9 @@ void Gen::conversation(Value& messages)
         const int rounds = r_.range(1, 3);
         for (int k = 0; k < rounds; ++k) {
             ToolCall call = toolCall();
-            Tb idText = tb();
-            idText << decoy("anthropic");
             const std::string toolId = "toolu_01" + r_.chars(kBase62, 22);
             Value blocks = array();
-            if (r_.chance(0.2))
+            if (deficit(1500) < 12 && r_.chance(0.2))
                 blocks.push(thinkingBlock());
             blocks.push(textBlock(analysis()));
             blocks.push(object()
@@ -3074,7 +3197,9 @@ void Gen::conversation(Value& messages)
         }
 
         Tb answer = tb();
-        answer << analysis() << "\n\n" << prose(r_.range(1, 3));
+        answer << analysis();
+        if (deficit(200) < 4)
+            answer << "\n\n" << prose(r_.range(1, 3));
         if (r_.chance(0.4))
             assistant(str(std::move(answer.t)));
         else
@@ -3113,3 +3238,233 @@ Body Gen::run()
 }
 
 } // namespace
+
+// ---- public interface ------------------------------------------------------------------------
+
+std::string jsonEscape(std::string_view utf8)
+{
+    std::string out;
+    encodeBytes(utf8, styleOf(JsonStyle::JavaScript), nullptr, out);
+    return out;
+}
+
+const char* styleName(JsonStyle style)
+{
+    return style == JsonStyle::Random ? "random" : styleOf(style).name;
+}
+
+BodyOptions sparse(std::uint64_t seed, std::size_t targetBytes)
+{
+    BodyOptions o;
+    o.seed = seed;
+    o.targetBytes = targetBytes;
+    o.idsPer10k = 3;
+    o.decoysPer10k = 15;
+    return o;
+}
+
+BodyOptions dense(std::uint64_t seed, std::size_t targetBytes)
+{
+    BodyOptions o;
+    o.seed = seed;
+    o.targetBytes = targetBytes;
+    o.idsPer10k = 140;
+    o.decoysPer10k = 25;
+    return o;
+}
+
+Body generateBody(const BodyOptions& options)
+{
+    Gen g(options);
+    return g.run();
+}
+
+namespace {
+
+// Text written twice in lockstep: with tokens (what upstream sends) and with
+// the originals (what restoring must produce).
+struct Twin {
+    std::string masked;
+    std::string expected;
+    void plain(std::string_view s)
+    {
+        masked += s;
+        expected += s;
+    }
+};
+
+// Some prose that mentions tokens, plus near misses that are not whole tokens.
+void echoProse(Rng& r, const std::vector<TokenPair>& tokens, std::size_t bytes, Twin& t)
+{
+    const std::size_t start = t.masked.size();
+    while (t.masked.size() - start < bytes) {
+        if (!t.masked.empty() && t.masked.size() > start)
+            t.plain(r.chance(0.15) ? "\n" : " ");
+        if (tokens.empty() || r.chance(0.35)) {
+            t.plain(r.chance(0.5) ? r.pick(kAnalysis) : r.pick(kProse));
+            continue;
+        }
+        const TokenPair& tp = r.pick(tokens);
+        switch (r.below(6)) {
+        case 0:
+            t.plain("Near misses such as " + tp.token + "9 and X" + tp.token + " are not tokens.");
+            break;
+        case 1:
+            t.plain("(");
+            t.masked += tp.token;
+            t.expected += tp.original;
+            t.plain("),");
+            break;
+        default:
+            t.plain("I checked ");
+            t.masked += tp.token;
+            t.expected += tp.original;
+            t.plain(r.chance(0.5) ? " and it looks healthy." : ": nothing unusual.");
+            break;
+        }
+    }
+}
+
+// The same, for text that sits inside a JSON string: originals JSON-escaped.
+void echoJsonText(Rng& r, const std::vector<TokenPair>& tokens, std::size_t bytes, Twin& t)
+{
+    Twin raw;
+    echoProse(r, tokens, bytes, raw);
+    t.masked += jsonEscape(raw.masked);
+    t.expected += jsonEscape(raw.expected);
+}
+
+// The JSON text of a tool_use input whose strings mention tokens; `escaped`:
+// the originals on the expected side are JSON-escaped (they sit in strings).
+void toolInput(Rng& r, const std::vector<TokenPair>& tokens, Twin& t)
+{
+    const auto tok = [&](const TokenPair& tp) {
+        t.masked += tp.token;
+        t.expected += jsonEscape(tp.original);
+    };
+    t.plain("{\"command\": \"aws ec2 describe-instances --instance-ids");
+    const int n = tokens.empty() ? 0 : r.range(1, 3);
+    for (int i = 0; i < n; ++i) {
+        t.plain(" ");
+        tok(r.pick(tokens));
+    }
+    t.plain("\", \"ids\": [");
+    for (int i = 0; i < n; ++i) {
+        if (i)
+            t.plain(", ");
+        t.plain("\"");
+        tok(r.pick(tokens));
+        t.plain("\"");
+    }
+    t.plain("], \"note\": \"line one\\nline two ");
+    if (!tokens.empty())
+        tok(r.pick(tokens));
+    t.plain("\"}");
+}
+
+} // namespace
+
+Response generateResponse(const std::vector<TokenPair>& tokens, std::uint64_t seed, std::size_t targetBytes)
+{
+    Rng r(seed);
+    Twin t;
+    t.plain("{\"id\":\"msg_01" + r.chars(kBase62, 22) +
+            "\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-sonnet-4-5-20250929\",\"content\":[");
+    bool first = true;
+    while (t.masked.size() < targetBytes) {
+        if (!first)
+            t.plain(",");
+        first = false;
+        if (r.chance(0.7)) {
+            t.plain("{\"type\":\"text\",\"text\":\"");
+            echoJsonText(r, tokens, static_cast<std::size_t>(r.range(300, 1500)), t);
+            t.plain("\"}");
+        } else {
+            t.plain("{\"type\":\"tool_use\",\"id\":\"toolu_01" + r.chars(kBase62, 22) +
+                    "\",\"name\":\"aws_cli\",\"input\":");
+            toolInput(r, tokens, t);
+            t.plain("}");
+        }
+    }
+    t.plain("],\"stop_reason\":\"end_turn\",\"stop_sequence\":null,\"usage\":{\"input_tokens\":" +
+            std::to_string(r.range(1000, 90000)) + ",\"output_tokens\":" + std::to_string(r.range(100, 4000)) + "}}");
+    return Response{std::move(t.masked), std::move(t.expected)};
+}
+
+Stream generateStream(const std::vector<TokenPair>& tokens, std::uint64_t seed, std::size_t textBytes)
+{
+    Rng r(seed);
+    Stream s;
+    const std::string eol = r.chance(0.1) ? "\r\n" : "\n";
+    const auto event = [&](std::string_view name, const std::string& data) {
+        s.masked += "event: ";
+        s.masked += name;
+        s.masked += eol;
+        s.masked += "data: ";
+        s.masked += data;
+        s.masked += eol;
+        s.masked += eol;
+        ++s.events;
+    };
+    // Cuts `text` into deltas of 1-24 bytes, never inside a UTF-8 sequence.
+    const auto deltas = [&](int index, const char* deltaType, const char* field, const std::string& text) {
+        std::size_t pos = 0;
+        while (pos < text.size()) {
+            std::size_t end = std::min(text.size(), pos + static_cast<std::size_t>(r.range(1, 24)));
+            while (end < text.size() && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80)
+                ++end;
+            event("content_block_delta", "{\"type\":\"content_block_delta\",\"index\":" + std::to_string(index) +
+                                             ",\"delta\":{\"type\":\"" + deltaType + "\",\"" + field + "\":\"" +
+                                             jsonEscape(text.substr(pos, end - pos)) + "\"}}");
+            pos = end;
+        }
+    };
+
+    event("message_start", "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_01" + r.chars(kBase62, 22) +
+                               "\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-sonnet-4-5-20250929\","
+                               "\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":" +
+                               std::to_string(r.range(1000, 90000)) + ",\"output_tokens\":1}}}");
+    event("ping", "{\"type\": \"ping\"}");
+
+    int index = 0;
+    const auto block = [&](const char* kind) {
+        Twin t;
+        const std::string i = std::to_string(index);
+        if (std::string_view(kind) == "thinking") {
+            event("content_block_start", "{\"type\":\"content_block_start\",\"index\":" + i +
+                                             ",\"content_block\":{\"type\":\"thinking\",\"thinking\":\"\"}}");
+            echoProse(r, tokens, textBytes / 3, t);
+            deltas(index, "thinking_delta", "thinking", t.masked);
+            event("content_block_delta", "{\"type\":\"content_block_delta\",\"index\":" + i +
+                                             ",\"delta\":{\"type\":\"signature_delta\",\"signature\":\"Eq" +
+                                             r.chars(kBase64, 200) + "\"}}");
+        } else if (std::string_view(kind) == "text") {
+            event("content_block_start", "{\"type\":\"content_block_start\",\"index\":" + i +
+                                             ",\"content_block\":{\"type\":\"text\",\"text\":\"\"}}");
+            echoProse(r, tokens, textBytes, t);
+            deltas(index, "text_delta", "text", t.masked);
+        } else {
+            event("content_block_start", "{\"type\":\"content_block_start\",\"index\":" + i +
+                                             ",\"content_block\":{\"type\":\"tool_use\",\"id\":\"toolu_01" +
+                                             r.chars(kBase62, 22) + "\",\"name\":\"aws_cli\",\"input\":{}}}");
+            toolInput(r, tokens, t);
+            deltas(index, "input_json_delta", "partial_json", t.masked);
+        }
+        event("content_block_stop", "{\"type\":\"content_block_stop\",\"index\":" + i + "}");
+        s.expected.push_back(std::move(t.expected));
+        ++index;
+    };
+    if (r.chance(0.3))
+        block("thinking");
+    block("text");
+    if (r.chance(0.6))
+        block("tool_use");
+    if (r.chance(0.3))
+        block("text");
+    event("message_delta", "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\",\"stop_sequence\":null},"
+                           "\"usage\":{\"output_tokens\":" + std::to_string(r.range(100, 4000)) + "}}");
+    event("message_stop", "{\"type\":\"message_stop\"}");
+    return s;
+}
+
+} // namespace veil::bodygen

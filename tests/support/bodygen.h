@@ -62,6 +62,14 @@ struct BodyOptions {
     double escapeRate = 0.08;
     // Decoys per 10 KiB (roughly; filler text adds its own).
     double decoysPer10k = 25;
+    // Chance, where a generator has one, to write an identifier in a context
+    // the aws pack is known to miss (Planted::family starts with "gap_"):
+    // SG UserIdGroupPairs UserId, Organizations list-accounts Id, account
+    // lists in policies, VPC flow log records, `--output text` reservations,
+    // AWSLogs/<account>/ object keys, CloudFront "Id", bare bucket names,
+    // S3 interface endpoint DNS names, escaped account ids in arrays. 0 for
+    // recall tests; > 0 to measure the gaps.
+    double gapRate = 0;
 };
 
 const char* styleName(JsonStyle style);

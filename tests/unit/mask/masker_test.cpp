@@ -178,6 +178,19 @@ TEST_CASE("identifiers inside JSON-encoded strings are masked as JSON")
     CHECK(restored.find("i-0123abcd") != std::string::npos);
 }
 
+TEST_CASE("the client's escapes around identifiers in JSON-encoded strings are kept byte for byte")
+{
+    Masker m(testRules());
+    // \u00e9, \/ and \u003e are the outer string's escapes, outside any
+    // masked span: a Python, PHP or Go client wrote them and gets them back.
+    std::string body =
+        R"({"content":"{\"note\": \"caf\u00e9 \/ a \u003e b\", \"id\": \"i-0123abcd\"}"})";
+    auto r = m.maskJson(body);
+    REQUIRE(r.ok());
+    CHECK(r->body == R"({"content":"{\"note\": \"caf\u00e9 \/ a \u003e b\", \"id\": \"EC2_001\"}"})");
+    CHECK(TokenRestorer::restoreAll(r->mapping, r->body, Escape::Json) == body);
+}
+
 TEST_CASE("invalid JSON is reported unmaskable, never passed through")
 {
     Masker m(testRules());
