@@ -1,5 +1,7 @@
 #include "mask/json.h"
 
+#include <cstring>
+
 #include <simdjson.h>
 
 namespace veil::mask::json {
@@ -78,8 +80,15 @@ bool unescape(std::string_view raw, std::string& out, std::vector<std::uint32_t>
         std::size_t before = out.size();
         char c = raw[i];
         if (c != '\\') {
-            out.push_back(c);
-            ++i;
+            // A run without escapes: copied whole, one raw offset per byte.
+            const void* bs = std::memchr(raw.data() + i, '\\', n - i);
+            std::size_t end = bs ? static_cast<std::size_t>(static_cast<const char*>(bs) - raw.data()) : n;
+            out.append(raw.data() + i, end - i);
+            if (rawPos)
+                for (std::size_t k = i; k < end; ++k)
+                    rawPos->push_back(static_cast<std::uint32_t>(k));
+            i = end;
+            continue;
         } else {
             if (i + 1 >= n)
                 return false;

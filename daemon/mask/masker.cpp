@@ -5,7 +5,9 @@
 #include <pcre2.h>
 
 #include <algorithm>
+#include <climits>
 #include <cstdio>
+#include <cstring>
 #include <set>
 #include <unordered_map>
 #include <unordered_set>
@@ -52,7 +54,6 @@ constexpr std::size_t kMaxBody = std::size_t{1} << 31; // offsets are 32-bit
 
 struct Hit {
     std::uint32_t id;
-    std::uint32_t from;
     std::uint32_t to;
 };
 
@@ -163,10 +164,9 @@ struct Collector : json::Walker {
     }
 };
 
-int onMatch(unsigned id, unsigned long long from, unsigned long long to, unsigned, void* ctx)
+int onMatch(unsigned id, unsigned long long, unsigned long long to, unsigned, void* ctx)
 {
-    static_cast<std::vector<Hit>*>(ctx)->push_back(
-        {id, static_cast<std::uint32_t>(from), static_cast<std::uint32_t>(to)});
+    static_cast<std::vector<Hit>*>(ctx)->push_back({id, static_cast<std::uint32_t>(to)});
     return 0;
 }
 
@@ -206,6 +206,7 @@ struct Masker::Impl {
     hs_scratch_t* scratch = nullptr;
     pcre2_match_data* md = nullptr;
     std::vector<Hit> hits;
+    std::vector<std::pair<std::uint32_t, std::uint32_t>> shapes; // token-shaped runs of the last scan
 
     Impl(const RuleSet& r, MaskOptions o) : rs(r), opts(o)
     {
@@ -229,64 +230,89 @@ struct Masker::Impl {
         if (!scratch)
             return fail(MaskError{Unmaskable::Internal, "could not allocate Vectorscan scratch"});
         hits.clear();
+        shapes.clear();
         if (hs_scan(rs.database(), text.data(), static_cast<unsigned>(text.size()), 0, scratch, onMatch, &hits) !=
             HS_SUCCESS)
             return fail(MaskError{Unmaskable::Internal, "Vectorscan scan failed"});
         if (hits.empty())
             return Ok{};
-        // Per (rule, start): try the longest match first; take the first that
-        // passes the look-behind/ahead, group and validator checks.
+        // Per rule, longest end first. Vectorscan reports ends only; the
+        // rule's finder gives the leftmost start of a match ending there (and
+        // its group). An end inside a span already taken for the same rule is
+        // skipped: its match could only overlap that span.
         std::sort(hits.begin(), hits.end(), [](const Hit& a, const Hit& b) {
-            if (a.id != b.id)
-                return a.id < b.id;
-            if (a.from != b.from)
-                return a.from < b.from;
-            return a.to > b.to;
+            return a.id != b.id ? a.id < b.id : a.to > b.to;
         });
         const auto& rules = rs.rules();
         const unsigned shape = rs.tokenShapeId();
-        for (std::size_t i = 0; i < hits.size();) {
-            std::size_t j = i + 1;
-            while (j < hits.size() && hits[j].id == hits[i].id && hits[j].from == hits[i].from)
-                ++j;
-            const Hit& first = hits[i];
-            if (first.id == shape) {
+        std::uint32_t takenFrom = 0, takenTo = 0, takenRule = UINT32_MAX;
+        for (const Hit& h : hits) {
+            if (h.id != takenRule) {
+                takenRule = h.id;
+                takenFrom = takenTo = 0;
+            }
+            if (h.to > takenFrom && h.to < takenTo)
+                continue;
+            const RuleSet::Compiled& rule = h.id == shape ? rs.tokenShape() : rules[h.id];
+            std::uint32_t begin = 0, vb = 0, ve = 0;
+            if (!locate(rule, text, h.to, begin, vb, ve))
+                continue;
+            if (h.id == shape) {
+                shapes.push_back({begin, h.to});
                 if (existing)
-                    existing->emplace(text.substr(first.from, first.to - first.from));
-                i = j;
+                    existing->emplace(text.substr(begin, h.to - begin));
+                takenFrom = begin;
+                takenTo = h.to;
                 continue;
             }
-            const auto& rule = rules[first.id];
-            if (first.from > 0 && rule.notBefore[static_cast<unsigned char>(text[first.from - 1])]) {
-                i = j;
+            if (begin > 0 && rule.notBefore[static_cast<unsigned char>(text[begin - 1])])
                 continue;
-            }
-            for (std::size_t k = i; k < j; ++k) {
-                const Hit& h = hits[k];
-                if (h.to < text.size() && rule.notAfter[static_cast<unsigned char>(text[h.to])])
-                    continue;
-                std::uint32_t vb = h.from, ve = h.to;
-                if (rule.group) {
-                    int rc = pcre2_match(rule.group, reinterpret_cast<PCRE2_SPTR>(text.data()), h.to, h.from, 0,
-                                         md, nullptr);
-                    if (rc < 2)
-                        continue;
-                    PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
-                    if (ov[2] == PCRE2_UNSET)
-                        continue;
-                    vb = static_cast<std::uint32_t>(ov[2]);
-                    ve = static_cast<std::uint32_t>(ov[3]);
-                }
-                if (ve <= vb || vb < from)
-                    continue;
-                if (rule.spec.validate && !rule.spec.validate(text.substr(vb, ve - vb)))
-                    continue;
-                out.push_back({first.id, vb - from, ve - from});
-                break;
-            }
-            i = j;
+            if (h.to < text.size() && rule.notAfter[static_cast<unsigned char>(text[h.to])])
+                continue;
+            if (ve <= vb || vb < from)
+                continue;
+            if (rule.spec.validate && !rule.spec.validate(text.substr(vb, ve - vb)))
+                continue;
+            out.push_back({h.id, vb - from, ve - from});
+            takenFrom = begin;
+            takenTo = h.to;
         }
         return Ok{};
+    }
+
+    // Where the match of `rule` that Vectorscan saw end at `end` starts
+    // (leftmost), and the span to mask (its group, or all of it). The search
+    // window is the rule's longest possible match; for unbounded rules it
+    // grows until a match is found whose start is not pinned to its edge.
+    bool locate(const RuleSet::Compiled& rule, std::string_view text, std::uint32_t end, std::uint32_t& begin,
+                std::uint32_t& vb, std::uint32_t& ve)
+    {
+        std::uint32_t window = rule.maxWidth == UINT_MAX ? 256u : rule.maxWidth;
+        for (;;) {
+            const std::uint32_t ws = end > window ? end - window : 0;
+            int rc = pcre2_match(rule.finder, reinterpret_cast<PCRE2_SPTR>(text.data()), end, ws, 0, md, nullptr);
+            // Vectorscan saw a match end here: none in the window, or one
+            // starting at its edge, means the window is too short.
+            const bool pinned = rc >= 1 && pcre2_get_ovector_pointer(md)[0] == ws;
+            if (ws > 0 && rule.maxWidth == UINT_MAX && (rc < 1 || pinned)) {
+                window = window >= (1u << 30) ? UINT32_MAX : window * 4;
+                continue;
+            }
+            if (rc < 1)
+                return false;
+            PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
+            begin = static_cast<std::uint32_t>(ov[0]);
+            if (rule.group) {
+                if (rc < 2 || ov[2] == PCRE2_UNSET)
+                    return false;
+                vb = static_cast<std::uint32_t>(ov[2]);
+                ve = static_cast<std::uint32_t>(ov[3]);
+            } else {
+                vb = begin;
+                ve = end;
+            }
+            return true;
+        }
     }
 
     // Overlaps: lower priority number wins, then leftmost, then longest.
@@ -317,15 +343,35 @@ struct Masker::Impl {
     }
 
     // Steps 1-4 for a JSON text (see the top of this file).
+    //
+    // `dirty` (the residual check) lists the tokens whose text or context
+    // masking changed. Strings outside it are byte for byte what the first
+    // pass saw, in the same context, and it found nothing in them; so their
+    // decoded re-scan is skipped (the raw scan still covers every byte).
     Result<void, MaskError> planJson(std::string_view text, unsigned depth, DocPlan& plan,
-                                     std::unordered_set<std::string>* existing)
+                                     std::unordered_set<std::string>* existing,
+                                     const std::vector<bool>* dirty = nullptr)
     {
         Collector col(text, plan.toks);
         json::walk(text, col);
         auto& toks = plan.toks;
 
+        // The raw scan does not need the contents of strings with escapes
+        // (they are scanned decoded below) or of skipped base64 data:
+        // blanked, they cost Vectorscan next to nothing and are not read twice.
+        std::string_view rawScan = text;
+        std::string blanked;
+        for (const Tok& t : toks) {
+            if (t.kind == Kind::Scalar || !(t.escaped || t.skip))
+                continue;
+            if (blanked.empty())
+                blanked.assign(text);
+            std::memset(blanked.data() + t.begin, ' ', t.end - t.begin);
+        }
+        if (!blanked.empty())
+            rawScan = blanked;
         std::vector<Candidate> raw;
-        if (auto r = scan(text, 0, raw, nullptr); !r)
+        if (auto r = scan(rawScan, 0, raw, nullptr); !r)
             return r;
 
         // Assign fast-path candidates to the token they fall in.
@@ -362,20 +408,23 @@ struct Masker::Impl {
         }
         // Token-shaped runs in clean strings (escaped ones are found when decoded).
         if (existing) {
-            for (const Hit& h : hits) {
-                if (h.id != rs.tokenShapeId())
-                    continue;
-                std::int64_t ti = tokAt(h.from);
+            for (const auto& [b, e] : shapes) {
+                std::int64_t ti = tokAt(b);
                 if (ti >= 0 && !toks[static_cast<std::size_t>(ti)].escaped)
-                    existing->emplace(text.substr(h.from, h.to - h.from));
+                    existing->emplace(text.substr(b, e - b));
             }
         }
         // A value whose context (its key, or the sibling value before the key,
         // as in ECS's {"name": "AWS_SECRET_ACCESS_KEY", "value": "…"}) has
         // escapes lost that context in the raw scan.
-        for (Tok& t : toks)
-            if (t.kind == Kind::String && t.key >= 0 && !t.skip && contextEscaped(toks, t))
+        if (dirty && dirty->size() != toks.size())
+            dirty = nullptr; // not the structure of the first pass: check everything
+        for (std::size_t ti = 0; ti < toks.size(); ++ti) {
+            Tok& t = toks[ti];
+            if (t.kind == Kind::String && t.key >= 0 && !t.skip && contextEscaped(toks, t) &&
+                (!dirty || (*dirty)[ti]))
                 t.rescan = true;
+        }
 
         std::stable_sort(fast.begin(), fast.end(),
                          [](const auto& a, const auto& b) { return a.first < b.first; });
@@ -388,7 +437,7 @@ struct Masker::Impl {
             cands.clear();
             while (fi < fast.size() && fast[fi].first == ti)
                 cands.push_back(fast[fi++].second);
-            bool slow = !t.skip && t.kind != Kind::Scalar && (t.escaped || t.rescan);
+            bool slow = !t.skip && t.kind != Kind::Scalar && ((t.escaped && (!dirty || (*dirty)[ti])) || t.rescan);
             if (!slow) {
                 if (cands.empty())
                     continue;
@@ -603,6 +652,16 @@ Result<Masked, MaskError> Masker::maskJson(std::string_view body)
     }
     m.body.reserve(body.size());
     impl_->emitJson(body, plan, alloc, m.body);
+    // Tokens the residual check must decode again: those masking changed,
+    // and values whose key or preceding sibling it changed (context rules).
+    std::vector<bool> dirty(plan.toks.size());
+    for (const StrPlan& sp : plan.work)
+        dirty[sp.tok] = true;
+    for (std::size_t ti = 0; ti < plan.toks.size(); ++ti) {
+        const std::int32_t k = plan.toks[ti].key;
+        if (k >= 0 && (dirty[static_cast<std::size_t>(k)] || (k > 0 && dirty[static_cast<std::size_t>(k) - 1])))
+            dirty[ti] = true;
+    }
     m.mapping = std::move(alloc.mapping);
     m.stats = std::move(alloc.stats);
 
@@ -610,7 +669,7 @@ Result<Masked, MaskError> Masker::maskJson(std::string_view body)
         if (!json::validate(m.body, &why))
             return fail(MaskError{Unmaskable::Internal, "masked body is not valid JSON: " + why});
         DocPlan again;
-        if (auto r = impl_->planJson(m.body, 0, again, nullptr); !r)
+        if (auto r = impl_->planJson(m.body, 0, again, nullptr, &dirty); !r)
             return fail(r.error());
         if (!again.work.empty())
             return fail(MaskError{Unmaskable::Residual,

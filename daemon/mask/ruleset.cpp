@@ -4,6 +4,9 @@
 #include <hs/hs.h>
 #include <pcre2.h>
 
+#include <climits>
+#include <cstdint>
+#include <cstdlib>
 #include <set>
 
 namespace veil::mask {
@@ -19,6 +22,40 @@ std::string pcre2Message(int code)
     PCRE2_UCHAR buf[256];
     pcre2_get_error_message(code, buf, sizeof buf);
     return reinterpret_cast<const char*>(buf);
+}
+
+std::uint32_t captureCount(const pcre2_code* code)
+{
+    std::uint32_t captures = 0;
+    pcre2_pattern_info(code, PCRE2_INFO_CAPTURECOUNT, &captures);
+    return captures;
+}
+
+// The PCRE2 program that locates a match Vectorscan reported by its end, and
+// the longest match Vectorscan's analysis allows.
+bool makeFinder(const std::string& regex, RuleSet::Compiled& c, std::string& why)
+{
+    int err = 0;
+    PCRE2_SIZE off = 0;
+    pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(regex.data()), regex.size(), PCRE2_ENDANCHORED,
+                                     &err, &off, nullptr);
+    if (!code) {
+        why = "regex error at offset " + std::to_string(off) + ": " + pcre2Message(err);
+        return false;
+    }
+    pcre2_jit_compile(code, PCRE2_JIT_COMPLETE); // falls back to the interpreter if JIT is unavailable
+    c.finder = code;
+    c.group = captureCount(code) > 0;
+    hs_expr_info_t* info = nullptr;
+    hs_compile_error_t* cerr = nullptr;
+    c.maxWidth = UINT_MAX;
+    if (hs_expression_info(regex.c_str(), 0, &info, &cerr) == HS_SUCCESS) {
+        c.maxWidth = info->max_width;
+        std::free(info);
+    } else {
+        hs_free_compile_error(cerr); // reported with the rule's name when the database is compiled
+    }
+    return true;
 }
 
 void fill(std::array<bool, 256>& set, std::string_view bytes)
@@ -66,27 +103,13 @@ Result<std::shared_ptr<const RuleSet>> RuleSet::compile(std::vector<RuleSpec> sp
             continue;
 
         Compiled c;
-        int err = 0;
-        PCRE2_SIZE off = 0;
-        // Compiled anchored at both ends: it only ever re-reads a span that
-        // Vectorscan already matched, to find the capture group inside it.
-        pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(spec.regex.data()), spec.regex.size(),
-                                         PCRE2_ANCHORED | PCRE2_ENDANCHORED, &err, &off, nullptr);
-        if (!code)
-            return fail("rule " + spec.name + ": regex error at offset " + std::to_string(off) + ": " +
-                        pcre2Message(err));
-        std::uint32_t captures = 0;
-        pcre2_pattern_info(code, PCRE2_INFO_CAPTURECOUNT, &captures);
-        if (captures > 1) {
-            pcre2_code_free(code);
+        std::string why;
+        if (!makeFinder(spec.regex, c, why))
+            return fail("rule " + spec.name + ": " + why);
+        if (c.group && captureCount(c.finder) > 1) {
+            pcre2_code_free(c.finder);
             return fail("rule " + spec.name +
                         ": at most one capturing group (the masked part); use (?:...) for grouping");
-        }
-        if (captures == 1) {
-            pcre2_jit_compile(code, PCRE2_JIT_COMPLETE); // falls back to the interpreter if JIT is unavailable
-            c.group = code;
-        } else {
-            pcre2_code_free(code);
         }
         fill(c.notBefore, spec.notBefore);
         fill(c.notAfter, spec.notAfter);
@@ -94,16 +117,19 @@ Result<std::shared_ptr<const RuleSet>> RuleSet::compile(std::vector<RuleSpec> sp
         rs->rules_.push_back(std::move(c));
     }
 
+    std::string why;
+    if (!makeFinder(kTokenShape, rs->shape_, why))
+        return fail("token shape: " + why);
     std::vector<const char*> exprs;
     std::vector<unsigned> flags;
     std::vector<unsigned> ids;
     for (std::size_t i = 0; i < rs->rules_.size(); ++i) {
         exprs.push_back(rs->rules_[i].spec.regex.c_str());
-        flags.push_back(HS_FLAG_SOM_LEFTMOST);
+        flags.push_back(0); // end offsets only: the finder locates starts
         ids.push_back(static_cast<unsigned>(i));
     }
     exprs.push_back(kTokenShape);
-    flags.push_back(HS_FLAG_SOM_LEFTMOST);
+    flags.push_back(0);
     ids.push_back(rs->tokenShapeId());
 
     hs_compile_error_t* cerr = nullptr;
@@ -122,8 +148,10 @@ Result<std::shared_ptr<const RuleSet>> RuleSet::compile(std::vector<RuleSpec> sp
 RuleSet::~RuleSet()
 {
     for (auto& c : rules_)
-        if (c.group)
-            pcre2_code_free(c.group);
+        if (c.finder)
+            pcre2_code_free(c.finder);
+    if (shape_.finder)
+        pcre2_code_free(shape_.finder);
     if (db_)
         hs_free_database(db_);
 }

@@ -1,7 +1,7 @@
 // The built-in "aws" pattern pack.
 //
-// Every regex here is in the subset both Vectorscan (block mode, leftmost
-// start of match) and PCRE2 accept: no lookaround, no backreferences, at
+// Every regex here is in the subset both Vectorscan (block mode) and PCRE2
+// accept: no lookaround, no backreferences, at
 // most one capturing group. Where a rule needs a look-behind or look-ahead
 // it uses the one-byte notBefore/notAfter lists, and where it needs a check
 // a regex cannot express (a valid IPv6 address, "has a digit") a validator.
