@@ -4,6 +4,9 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <arpa/inet.h>
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <cctype>
 #include <fstream>
@@ -92,6 +95,71 @@ struct Reader {
         if (v < lo || v > hi)
             bad(n, what + " must be between " + std::to_string(lo) + " and " + std::to_string(hi));
         return v;
+    }
+
+    // A non-negative integer, decimal or 0x-prefixed hex (marks are written in hex).
+    unsigned long unsignedInt(const YAML::Node& n, const std::string& what, unsigned long hi) const
+    {
+        if (!n.IsScalar())
+            bad(n, what + " must be an integer");
+        const std::string& s = n.Scalar();
+        const bool hex = s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X');
+        std::size_t used = 0;
+        unsigned long v = 0;
+        if (!s.empty() && s[0] != '-' && s[0] != '+') {
+            try {
+                v = std::stoul(hex ? s.substr(2) : s, &used, hex ? 16 : 10);
+                if (hex)
+                    used += 2;
+            } catch (const std::exception&) {
+                used = 0;
+            }
+        }
+        if (used == 0 || used != s.size())
+            bad(n, what + " must be an integer (decimal or 0x hex), not '" + s + "'");
+        if (v > hi)
+            bad(n, what + " must be at most " + std::to_string(hi));
+        return v;
+    }
+
+    // "10.0.0.0/8", "fd00::/8", or a bare address (/32, /128). The address
+    // must be the network's first one, so a typo'd prefix is not widened.
+    Cidr cidr(const YAML::Node& n, const std::string& what) const
+    {
+        std::string s = nonEmpty(n, what);
+        std::string addr = s;
+        long prefix = -1;
+        if (auto slash = s.find('/'); slash != std::string::npos) {
+            addr = s.substr(0, slash);
+            std::string p = s.substr(slash + 1);
+            if (p.empty() || p.size() > 3 || p.find_first_not_of("0123456789") != std::string::npos)
+                bad(n, what + ": '" + s + "' has a bad prefix length");
+            prefix = std::stol(p);
+        }
+        unsigned char bytes[16] = {};
+        Cidr c;
+        std::size_t len = 0;
+        if (::inet_pton(AF_INET, addr.c_str(), bytes) == 1) {
+            c.family = AF_INET;
+            len = 4;
+        } else if (::inet_pton(AF_INET6, addr.c_str(), bytes) == 1) {
+            c.family = AF_INET6;
+            len = 16;
+        } else {
+            bad(n, what + ": '" + s + "' is not an IPv4 or IPv6 address or network");
+        }
+        if (prefix < 0)
+            prefix = static_cast<long>(len * 8);
+        if (prefix > static_cast<long>(len * 8))
+            bad(n, what + ": '" + s + "' has a prefix longer than the address");
+        for (std::size_t bit = static_cast<std::size_t>(prefix); bit < len * 8; ++bit)
+            if (bytes[bit / 8] & (0x80 >> (bit % 8)))
+                bad(n, what + ": '" + s + "' has host bits set (did you mean a /" + std::to_string(prefix) +
+                           " network's first address?)");
+        char buf[INET6_ADDRSTRLEN] = {};
+        ::inet_ntop(c.family, bytes, buf, sizeof buf);
+        c.text = std::string(buf) + "/" + std::to_string(prefix);
+        return c;
     }
 
     bool boolean(const YAML::Node& n, const std::string& what) const
@@ -247,6 +315,157 @@ std::vector<mask::RuleSpec> ruleFile(const std::string& path)
     return r.rules(root["rules"]);
 }
 
+std::uint16_t portOf(const std::string& address)
+{
+    auto colon = address.rfind(':');
+    long p = 0;
+    try {
+        p = std::stol(address.substr(colon + 1));
+    } catch (const std::exception&) {
+        p = 0;
+    }
+    return p > 0 && p < 65536 ? static_cast<std::uint16_t>(p) : 0;
+}
+
+void capture(const Reader& r, const YAML::Node& n, Config& c)
+{
+    r.requireMap(n, "capture");
+    r.onlyKeys(n, "capture",
+               {"style", "listener", "ports", "exclude_uids", "exclude_gids", "exclude_mark", "tproxy_mark",
+                "route_table", "interfaces", "include_cidrs", "skip_cidrs", "destinations", "ipv6", "reject_quic",
+                "dns"});
+    Capture& x = c.capture;
+    x.present = true;
+    if (n["style"]) {
+        std::string v = r.str(n["style"], "capture.style");
+        if (v == "sidecar")
+            x.style = CaptureStyle::Sidecar;
+        else if (v == "gateway")
+            x.style = CaptureStyle::Gateway;
+        else
+            r.bad(n["style"], "capture.style must be sidecar or gateway, not '" + v + "'");
+    }
+    const ListenerMode want = x.style == CaptureStyle::Sidecar ? ListenerMode::Redirect : ListenerMode::Tproxy;
+    const char* wantName = want == ListenerMode::Redirect ? "redirect" : "tproxy";
+    const Listener* fed = nullptr;
+    if (n["listener"]) {
+        x.listener = r.nonEmpty(n["listener"], "capture.listener");
+        for (const auto& l : c.listeners)
+            if (l.name == x.listener)
+                fed = &l;
+        if (!fed)
+            r.bad(n["listener"], "capture.listener: no listener named '" + x.listener + "'");
+        if (fed->mode != want)
+            r.bad(n["listener"], "capture.listener '" + x.listener + "' must have mode " + wantName + " for style " +
+                                     (want == ListenerMode::Redirect ? "sidecar" : "gateway"));
+    } else {
+        for (const auto& l : c.listeners)
+            if (!fed && l.mode == want)
+                fed = &l;
+        if (!fed)
+            r.bad(n, std::string("capture needs a listener with mode ") + wantName + " to feed");
+        x.listener = fed->name;
+    }
+    x.listenerPort = portOf(fed->address);
+    if (x.listenerPort == 0)
+        r.bad(n, "capture: listener '" + fed->name + "' has no valid port in its address");
+
+    if (n["ports"]) {
+        r.requireSeq(n["ports"], "capture.ports");
+        x.ports.clear();
+        for (const auto& p : n["ports"]) {
+            auto port = static_cast<std::uint16_t>(r.integer(p, "capture.ports entry", 1, 65535));
+            if (std::find(x.ports.begin(), x.ports.end(), port) != x.ports.end())
+                r.bad(p, "capture.ports: " + std::to_string(port) + " listed twice");
+            x.ports.push_back(port);
+        }
+        if (x.ports.empty())
+            r.bad(n["ports"], "capture.ports must name at least one port");
+    }
+    auto ids = [&](const char* key, std::vector<std::uint32_t>& out) {
+        if (!n[key])
+            return;
+        r.requireSeq(n[key], std::string("capture.") + key);
+        for (const auto& e : n[key])
+            out.push_back(static_cast<std::uint32_t>(r.unsignedInt(e, std::string("capture.") + key + " entry",
+                                                                   0xfffffffeul)));
+    };
+    ids("exclude_uids", x.excludeUids);
+    ids("exclude_gids", x.excludeGids);
+    if (n["exclude_mark"])
+        x.excludeMark = static_cast<std::uint32_t>(r.unsignedInt(n["exclude_mark"], "capture.exclude_mark", 0xffffffffu));
+    if (n["tproxy_mark"]) {
+        x.tproxyMark = static_cast<std::uint32_t>(r.unsignedInt(n["tproxy_mark"], "capture.tproxy_mark", 0xffffffffu));
+        if (x.tproxyMark == 0)
+            r.bad(n["tproxy_mark"], "capture.tproxy_mark must not be 0");
+    }
+    if (n["route_table"]) {
+        x.routeTable = static_cast<std::uint32_t>(r.unsignedInt(n["route_table"], "capture.route_table", 0xfffffffeu));
+        // 0 (unspec), 253 (default), 254 (main) and 255 (local) belong to the system.
+        if (x.routeTable == 0 || (x.routeTable >= 253 && x.routeTable <= 255))
+            r.bad(n["route_table"], "capture.route_table must not be a system table (0, 253, 254, 255)");
+    }
+    if (x.style == CaptureStyle::Gateway && x.tproxyMark == x.effectiveExcludeMark(c.upstreamMark))
+        r.bad(n, "capture: tproxy_mark and the exclude mark (exclude_mark or upstream.mark) must differ");
+    if (n["interfaces"]) {
+        x.interfaces = r.strings(n["interfaces"], "capture.interfaces");
+        std::size_t i = 0;
+        for (const auto& name : x.interfaces) {
+            // IFNAMSIZ - 1; a '+' suffix is iptables' and nft's wildcard.
+            bool ok = name.size() < 16 && name != "." && name != ".." &&
+                      name.find_first_of("/ \t\"'") == std::string::npos;
+            if (!ok)
+                r.bad(n["interfaces"][i], "capture.interfaces: '" + name + "' is not an interface name");
+            ++i;
+        }
+    }
+    auto cidrs = [&](const char* key, std::vector<Cidr>& out) {
+        if (!n[key])
+            return;
+        r.requireSeq(n[key], std::string("capture.") + key);
+        for (const auto& e : n[key])
+            out.push_back(r.cidr(e, std::string("capture.") + key + " entry"));
+    };
+    cidrs("include_cidrs", x.includeCidrs);
+    cidrs("skip_cidrs", x.skipCidrs);
+    if (n["destinations"]) {
+        std::string v = r.str(n["destinations"], "capture.destinations");
+        if (v == "all")
+            x.destinations = CaptureDestinations::All;
+        else if (v == "dns")
+            x.destinations = CaptureDestinations::Dns;
+        else
+            r.bad(n["destinations"], "capture.destinations must be all or dns, not '" + v + "'");
+    }
+    if (n["ipv6"])
+        x.ipv6 = r.boolean(n["ipv6"], "capture.ipv6");
+    if (n["reject_quic"])
+        x.rejectQuic = r.boolean(n["reject_quic"], "capture.reject_quic");
+    if (auto d = n["dns"]) {
+        r.requireMap(d, "capture.dns");
+        r.onlyKeys(d, "capture.dns", {"queue", "ttl_floor", "ttl_ceiling", "set"});
+        if (d["queue"])
+            x.dnsQueue = static_cast<std::uint16_t>(r.integer(d["queue"], "capture.dns.queue", 0, 65535));
+        if (d["ttl_floor"])
+            x.dnsTtlFloor = r.duration(d["ttl_floor"], "capture.dns.ttl_floor");
+        if (d["ttl_ceiling"])
+            x.dnsTtlCeiling = r.duration(d["ttl_ceiling"], "capture.dns.ttl_ceiling");
+        if (x.dnsTtlFloor.count() == 0 || x.dnsTtlCeiling < x.dnsTtlFloor)
+            r.bad(d, "capture.dns: ttl_floor must be more than 0 and at most ttl_ceiling");
+        if (d["set"]) {
+            x.setName = r.nonEmpty(d["set"], "capture.dns.set");
+            // nft and ipset names; <name>4 / <name>6 must fit ipset's 31 bytes.
+            bool ok = x.setName.size() <= 30 && std::isalpha(static_cast<unsigned char>(x.setName[0]));
+            for (char ch : x.setName)
+                ok = ok && (std::isalnum(static_cast<unsigned char>(ch)) || ch == '_');
+            if (!ok)
+                r.bad(d["set"], "capture.dns.set must be a name of letters, digits and _ (at most 30)");
+        }
+    }
+    if (x.destinations == CaptureDestinations::Dns && c.targets.empty())
+        r.bad(n["destinations"], "capture.destinations: dns needs at least one target host");
+}
+
 Config parseOrThrow(const std::string& text, const std::string& file)
 {
     Reader r{file};
@@ -258,7 +477,7 @@ Config parseOrThrow(const std::string& text, const std::string& file)
     r.requireMap(root, "the configuration");
     r.onlyKeys(root, "the configuration",
                {"workers", "listeners", "ca", "upstream", "targets", "passthrough", "no_sni", "timeouts", "limits",
-                "masking"});
+                "masking", "capture"});
 
     if (root["workers"])
         c.workers = static_cast<unsigned>(r.integer(root["workers"], "workers", 0, 256));
@@ -363,7 +582,7 @@ Config parseOrThrow(const std::string& text, const std::string& file)
         if (up["insecure_skip_verify"])
             c.upstreamInsecureSkipVerify = r.boolean(up["insecure_skip_verify"], "upstream.insecure_skip_verify");
         if (up["mark"])
-            c.upstreamMark = static_cast<std::uint32_t>(r.integer(up["mark"], "upstream.mark", 0, 0xffffffffL));
+            c.upstreamMark = static_cast<std::uint32_t>(r.unsignedInt(up["mark"], "upstream.mark", 0xffffffffu));
     }
     if (auto ts = root["targets"]) {
         r.requireSeq(ts, "targets");
@@ -453,6 +672,8 @@ Config parseOrThrow(const std::string& text, const std::string& file)
         else if (auto rs = mask::RuleSet::compile(std::move(eff.value())); !rs)
             r.bad(m, rs.error().message);
     }
+    if (auto cap = root["capture"])
+        capture(r, cap, c);
     return c;
 }
 

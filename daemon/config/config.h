@@ -73,6 +73,53 @@ enum class Passthrough {
     Reject, // close the connection
 };
 
+// The `capture:` section: the rules veil-iptables installs to feed veild,
+// and (destinations: dns) the DNS snooping veild does to keep them current.
+enum class CaptureStyle {
+    Sidecar, // nat OUTPUT REDIRECT in the application's own namespace
+    Gateway, // mangle PREROUTING TPROXY + policy routing on a router
+};
+
+enum class CaptureDestinations {
+    All, // every address on the captured ports
+    Dns, // only addresses DNS answers gave for target hosts (sets veild fills)
+};
+
+struct Cidr {
+    int family = 0;                      // AF_INET or AF_INET6
+    std::string text;                    // normalized: "10.0.0.0/8", "fd00::/8"
+};
+
+struct Capture {
+    bool present = false;                // the section was given
+    CaptureStyle style = CaptureStyle::Sidecar;
+    std::vector<std::uint16_t> ports{443};
+    std::string listener;                // listener fed; default: the first of the style's mode
+    std::uint16_t listenerPort = 0;      // resolved from that listener's address
+    std::vector<std::uint32_t> excludeUids; // sidecar: the daemon's own uid is never redirected
+    std::vector<std::uint32_t> excludeGids;
+    std::uint32_t excludeMark = 0;       // packets carrying this mark return (0: upstream.mark if set)
+    std::uint32_t tproxyMark = 0x1;      // gateway: fwmark of diverted packets
+    std::uint32_t routeTable = 100;      // gateway: policy routing table for tproxyMark
+    std::vector<std::string> interfaces; // gateway: incoming interfaces captured (empty: all)
+    std::vector<Cidr> includeCidrs;      // only these destinations (empty: all)
+    std::vector<Cidr> skipCidrs;         // never captured
+    CaptureDestinations destinations = CaptureDestinations::All;
+    bool ipv6 = true;                    // false: IPv6 to captured ports is rejected, never leaks
+    bool rejectQuic = true;              // UDP to captured ports rejected so clients fall back to TCP
+    // destinations: dns
+    std::uint16_t dnsQueue = 53;         // NFQUEUE number DNS answers are queued to
+    Millis dnsTtlFloor{60000};           // an address stays in the set at least this long
+    Millis dnsTtlCeiling{86400000};      // and at most this long per answer
+    std::string setName = "veil_targets"; // sets <name>4 and <name>6
+
+    // The mark that exempts veild's own traffic: excludeMark, or upstream.mark.
+    std::uint32_t effectiveExcludeMark(std::uint32_t upstreamMark) const
+    {
+        return excludeMark ? excludeMark : upstreamMark;
+    }
+};
+
 struct Config {
     std::string file;
     unsigned workers = 0; // 0: one per core
@@ -90,6 +137,7 @@ struct Config {
     Timeouts timeouts;
     Limits limits;
     Masking masking;
+    Capture capture;
 
     // The target for a TLS server name (exact, case-insensitive, or a
     // "*.example.com" wildcard entry), or nullptr.

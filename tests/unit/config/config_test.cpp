@@ -144,3 +144,83 @@ TEST_CASE("rule files are read relative to the configuration")
     CHECK(c2.error().message.find("bad.yaml:5:5: unknown key 'prio'") != std::string::npos);
     CHECK_FALSE(config::load(d.path + "/missing.yaml").ok());
 }
+
+TEST_CASE("capture defaults to a sidecar on :443 feeding the first redirect listener")
+{
+    auto c = config::parse("listeners:\n  - {name: gw, mode: tproxy, address: '0.0.0.0:15002'}\n"
+                           "  - {name: side, mode: redirect, address: '[::]:15001'}\n"
+                           "targets: [{host: api.anthropic.com}]\ncapture: {exclude_uids: [1337]}\n",
+                           "veil.yaml");
+    REQUIRE(c.ok());
+    const auto& cap = c->capture;
+    CHECK(cap.present);
+    CHECK(cap.style == config::CaptureStyle::Sidecar);
+    CHECK(cap.listener == "side");
+    CHECK(cap.listenerPort == 15001);
+    CHECK(cap.ports == std::vector<std::uint16_t>{443});
+    CHECK(cap.excludeUids == std::vector<std::uint32_t>{1337});
+    CHECK(cap.ipv6);
+    CHECK(cap.rejectQuic);
+    CHECK(cap.destinations == config::CaptureDestinations::All);
+    CHECK_FALSE(config::parse("listeners: []\n", "veil.yaml")->capture.present);
+}
+
+TEST_CASE("capture: a gateway with marks, CIDRs and DNS-following destinations")
+{
+    auto c = config::parse("listeners:\n  - {name: gw, mode: tproxy, address: '0.0.0.0:15002'}\n"
+                           "upstream: {mark: 0x100}\ntargets: [{host: api.anthropic.com}]\n"
+                           "capture:\n  style: gateway\n  ports: [443, 8443]\n  tproxy_mark: 0x1\n"
+                           "  route_table: 100\n  interfaces: [veth-app, 'vlan+']\n"
+                           "  include_cidrs: [198.18.0.0/15, 'fd00::/8']\n  skip_cidrs: [198.18.7.7]\n"
+                           "  destinations: dns\n  ipv6: false\n  dns: {queue: 7, ttl_floor: 30s, set: lab_targets}\n",
+                           "veil.yaml");
+    REQUIRE(c.ok());
+    const auto& cap = c->capture;
+    CHECK(cap.style == config::CaptureStyle::Gateway);
+    CHECK(cap.listener == "gw");
+    CHECK(cap.listenerPort == 15002);
+    CHECK(cap.ports == std::vector<std::uint16_t>{443, 8443});
+    CHECK(cap.effectiveExcludeMark(c->upstreamMark) == 0x100);
+    CHECK(cap.interfaces == std::vector<std::string>{"veth-app", "vlan+"});
+    REQUIRE(cap.includeCidrs.size() == 2);
+    CHECK(cap.includeCidrs[0].text == "198.18.0.0/15");
+    CHECK(cap.includeCidrs[1].text == "fd00::/8");
+    REQUIRE(cap.skipCidrs.size() == 1);
+    CHECK(cap.skipCidrs[0].text == "198.18.7.7/32");
+    CHECK(cap.destinations == config::CaptureDestinations::Dns);
+    CHECK_FALSE(cap.ipv6);
+    CHECK(cap.dnsQueue == 7);
+    CHECK(cap.dnsTtlFloor == std::chrono::seconds(30));
+    CHECK(cap.setName == "lab_targets");
+}
+
+TEST_CASE("capture: bad values name their position")
+{
+    const std::string gw = "listeners: [{name: gw, mode: tproxy, address: '0.0.0.0:15002'}]\n";
+    CHECK(errorOf(gw + "capture: {style: router}\n").find("veil.yaml:2:18: capture.style must be sidecar or gateway") == 0);
+    CHECK(errorOf(gw + "capture: {style: sidecar}\n").find("capture needs a listener with mode redirect") !=
+          std::string::npos);
+    CHECK(errorOf(gw + "capture: {style: sidecar, listener: gw}\n").find("must have mode redirect") !=
+          std::string::npos);
+    CHECK(errorOf(gw + "capture: {style: gateway, listener: nope}\n").find("no listener named 'nope'") !=
+          std::string::npos);
+    CHECK(errorOf(gw + "capture:\n  style: gateway\n  skip_cidrs: [10.0.0.1/8]\n").find("veil.yaml:4:16:") == 0);
+    CHECK(errorOf(gw + "capture:\n  style: gateway\n  skip_cidrs: [10.0.0.0/33]\n").find("prefix longer") !=
+          std::string::npos);
+    CHECK(errorOf(gw + "capture:\n  style: gateway\n  include_cidrs: [api.anthropic.com]\n").find("not an IPv4") !=
+          std::string::npos);
+    CHECK(errorOf(gw + "capture:\n  style: gateway\n  ports: [443, 443]\n").find("listed twice") != std::string::npos);
+    CHECK(errorOf(gw + "capture:\n  style: gateway\n  ports: [0]\n").find("veil.yaml:4:11:") == 0);
+    CHECK(errorOf(gw + "capture:\n  style: gateway\n  tproxy_mark: 0xzz\n").find("0x hex") != std::string::npos);
+    CHECK(errorOf(gw + "capture:\n  style: gateway\n  route_table: 254\n").find("system table") != std::string::npos);
+    CHECK(errorOf(gw + "capture:\n  style: gateway\n  tproxy_mark: 5\n  exclude_mark: 5\n").find("must differ") !=
+          std::string::npos);
+    CHECK(errorOf(gw + "capture:\n  style: gateway\n  destinations: dns\n").find("needs at least one target") !=
+          std::string::npos);
+    CHECK(errorOf(gw + "capture:\n  style: gateway\n  interfaces: ['a very long interface name']\n")
+              .find("not an interface name") != std::string::npos);
+    CHECK(errorOf(gw + "capture:\n  style: gateway\n  dns: {ttl_floor: 2h, ttl_ceiling: 1h}\n").find("ttl_floor") !=
+          std::string::npos);
+    CHECK(errorOf(gw + "capture:\n  style: gateway\n  colour: blue\n").find("unknown key 'colour' in capture") !=
+          std::string::npos);
+}
