@@ -331,7 +331,7 @@ void capture(const Reader& r, const YAML::Node& n, Config& c)
 {
     r.requireMap(n, "capture");
     r.onlyKeys(n, "capture",
-               {"style", "listener", "ports", "exclude_uids", "exclude_gids", "exclude_mark", "tproxy_mark",
+               {"style", "backend", "listener", "ports", "exclude_uids", "exclude_gids", "exclude_mark", "tproxy_mark",
                 "route_table", "interfaces", "include_cidrs", "skip_cidrs", "destinations", "ipv6", "reject_quic",
                 "dns"});
     Capture& x = c.capture;
@@ -344,6 +344,15 @@ void capture(const Reader& r, const YAML::Node& n, Config& c)
             x.style = CaptureStyle::Gateway;
         else
             r.bad(n["style"], "capture.style must be sidecar or gateway, not '" + v + "'");
+    }
+    if (n["backend"]) {
+        std::string v = r.str(n["backend"], "capture.backend");
+        if (v == "iptables")
+            x.backend = CaptureBackend::Iptables;
+        else if (v == "nft")
+            x.backend = CaptureBackend::Nft;
+        else
+            r.bad(n["backend"], "capture.backend must be iptables or nft, not '" + v + "'");
     }
     const ListenerMode want = x.style == CaptureStyle::Sidecar ? ListenerMode::Redirect : ListenerMode::Tproxy;
     const char* wantName = want == ListenerMode::Redirect ? "redirect" : "tproxy";

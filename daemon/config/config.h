@@ -80,6 +80,10 @@ enum class CaptureStyle {
     Gateway, // mangle PREROUTING TPROXY + policy routing on a router
 };
 
+// What the rules are written for: iptables/ip6tables (legacy or nft
+// flavour; DNS sets are ipsets) or a native nftables table (nft sets).
+enum class CaptureBackend { Iptables, Nft };
+
 enum class CaptureDestinations {
     All, // every address on the captured ports
     Dns, // only addresses DNS answers gave for target hosts (sets veild fills)
@@ -93,6 +97,7 @@ struct Cidr {
 struct Capture {
     bool present = false;                // the section was given
     CaptureStyle style = CaptureStyle::Sidecar;
+    CaptureBackend backend = CaptureBackend::Iptables; // veil-iptables --backend overrides
     std::vector<std::uint16_t> ports{443};
     std::string listener;                // listener fed; default: the first of the style's mode
     std::uint16_t listenerPort = 0;      // resolved from that listener's address

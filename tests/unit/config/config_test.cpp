@@ -155,6 +155,7 @@ TEST_CASE("capture defaults to a sidecar on :443 feeding the first redirect list
     const auto& cap = c->capture;
     CHECK(cap.present);
     CHECK(cap.style == config::CaptureStyle::Sidecar);
+    CHECK(cap.backend == config::CaptureBackend::Iptables);
     CHECK(cap.listener == "side");
     CHECK(cap.listenerPort == 15001);
     CHECK(cap.ports == std::vector<std::uint16_t>{443});
@@ -169,7 +170,7 @@ TEST_CASE("capture: a gateway with marks, CIDRs and DNS-following destinations")
 {
     auto c = config::parse("listeners:\n  - {name: gw, mode: tproxy, address: '0.0.0.0:15002'}\n"
                            "upstream: {mark: 0x100}\ntargets: [{host: api.anthropic.com}]\n"
-                           "capture:\n  style: gateway\n  ports: [443, 8443]\n  tproxy_mark: 0x1\n"
+                           "capture:\n  style: gateway\n  backend: nft\n  ports: [443, 8443]\n  tproxy_mark: 0x1\n"
                            "  route_table: 100\n  interfaces: [veth-app, 'vlan+']\n"
                            "  include_cidrs: [198.18.0.0/15, 'fd00::/8']\n  skip_cidrs: [198.18.7.7]\n"
                            "  destinations: dns\n  ipv6: false\n  dns: {queue: 7, ttl_floor: 30s, set: lab_targets}\n",
@@ -177,6 +178,7 @@ TEST_CASE("capture: a gateway with marks, CIDRs and DNS-following destinations")
     REQUIRE(c.ok());
     const auto& cap = c->capture;
     CHECK(cap.style == config::CaptureStyle::Gateway);
+    CHECK(cap.backend == config::CaptureBackend::Nft);
     CHECK(cap.listener == "gw");
     CHECK(cap.listenerPort == 15002);
     CHECK(cap.ports == std::vector<std::uint16_t>{443, 8443});
@@ -198,6 +200,8 @@ TEST_CASE("capture: bad values name their position")
 {
     const std::string gw = "listeners: [{name: gw, mode: tproxy, address: '0.0.0.0:15002'}]\n";
     CHECK(errorOf(gw + "capture: {style: router}\n").find("veil.yaml:2:18: capture.style must be sidecar or gateway") == 0);
+    CHECK(errorOf(gw + "capture: {backend: pf}\n").find("capture.backend must be iptables or nft") !=
+          std::string::npos);
     CHECK(errorOf(gw + "capture: {style: sidecar}\n").find("capture needs a listener with mode redirect") !=
           std::string::npos);
     CHECK(errorOf(gw + "capture: {style: sidecar, listener: gw}\n").find("must have mode redirect") !=
