@@ -38,12 +38,15 @@ def pieces(text, n):
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "mock-anthropic/1"
+    # Headers and body go out in separate writes: without TCP_NODELAY the
+    # second waits for the peer's delayed ACK (40 ms per response).
+    disable_nagle_algorithm = True
 
     def log_message(self, fmt, *args):  # quiet
         pass
 
     def record(self, body):
-        entry = {"method": self.command, "path": self.path,
+        entry = {"method": self.command, "path": self.path, "local": self.connection.getsockname()[0],
                  "headers": {k.lower(): v for k, v in self.headers.items()},
                  "body": body.decode("utf-8", "replace")}
         with LOCK, open(self.server.record_path, "a") as f:
