@@ -36,8 +36,11 @@ template <typename T, typename E = Error>
 class [[nodiscard]] Result {
 public:
     Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}
+    // Braces, not parentheses: aggregate errors (Error{"..."}) from a
+    // different type need C++20 parenthesized aggregate init, which clang
+    // (the fuzz build) has only from version 16.
     template <typename G>
-    Result(Unexpected<G> e) : v_(std::in_place_index<1>, E(std::move(e.error)))
+    Result(Unexpected<G> e) : v_(std::in_place_index<1>, E{std::move(e.error)})
     {
     }
 
@@ -68,7 +71,7 @@ public:
     Result() = default;
     Result(Ok) {}
     template <typename G>
-    Result(Unexpected<G> e) : error_(E(std::move(e.error))), ok_(false)
+    Result(Unexpected<G> e) : error_(E{std::move(e.error)}), ok_(false)
     {
     }
     bool ok() const { return ok_; }

@@ -11,7 +11,9 @@ bool validate(std::string_view text, std::string* why)
     // One parser per thread: its buffers grow to the largest document seen
     // and are reused, so validation does not allocate per body.
     thread_local simdjson::dom::parser parser;
-    auto err = parser.parse(text.data(), text.size(), true).error();
+    // An empty view may have no data pointer, which simdjson would memcpy
+    // from (undefined even for 0 bytes); it is no document either way.
+    auto err = text.empty() ? simdjson::EMPTY : parser.parse(text.data(), text.size(), true).error();
     if (err) {
         if (why)
             *why = simdjson::error_message(err);
