@@ -8,6 +8,7 @@
 
 #include <libnetfilter_queue/libnetfilter_queue.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -156,9 +157,9 @@ void Snooper::run()
         auto now = Follower::Clock::now();
         auto next = follower_.flush(now);
         int timeout = -1;
-        if (next != Follower::Clock::time_point::max())
+        if (next != Follower::Clock::time_point::max()) // a held-back error line is due then
             timeout = static_cast<int>(
-                std::chrono::ceil<std::chrono::milliseconds>(next - now).count() + 1);
+                std::max<long long>(0, std::chrono::ceil<std::chrono::milliseconds>(next - now).count() + 1));
         pollfd p[2] = {{fd, POLLIN, 0}, {stop_.get(), POLLIN, 0}};
         int r = ::poll(p, 2, timeout);
         if (r < 0 && errno != EINTR) {
