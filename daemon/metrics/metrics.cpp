@@ -31,6 +31,12 @@ std::string Metrics::summary() const
     put("bad_requests", badRequests.get());
     put("upstream_errors", upstreamErrors.get());
     put("timeouts", timeouts.get());
+    put("dns_answers", dnsAnswers.get());
+    put("dns_malformed", dnsMalformed.get());
+    put("dns_added", dnsAdded.get());
+    put("dns_refreshed", dnsRefreshed.get());
+    put("dns_set_errors", dnsSetErrors.get());
+    put("dns_queue_errors", dnsQueueErrors.get());
     return s;
 }
 

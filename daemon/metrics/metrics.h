@@ -42,6 +42,13 @@ struct Metrics {
     Counter restored;            // tokens restored in responses
     Counter timeouts;            // connections closed by a timeout
     Gauge active;                // open sessions
+    // DNS-following destinations (dns/)
+    Counter dnsAnswers;          // DNS responses read from the queue
+    Counter dnsMalformed;        // queued packets that were not a readable DNS message (accepted untouched)
+    Counter dnsAdded;            // target addresses put in a set (new to veild, or expired before)
+    Counter dnsRefreshed;        // target addresses whose set entry was renewed
+    Counter dnsSetErrors;        // set updates that failed (set missing, kernel refused)
+    Counter dnsQueueErrors;      // NFQUEUE messages lost (ENOBUFS) or verdicts that failed
 
     // One line, logfmt, for the periodic/exit summary.
     std::string summary() const;

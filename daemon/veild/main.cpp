@@ -2,9 +2,10 @@
 //
 // Start-up (all errors are fatal with a clear message, before any thread
 // runs): config → rules → lab CA → TLS contexts → one worker per core, each
-// with its own ring and SO_REUSEPORT listeners. Then the main thread only
-// waits for signals: SIGTERM/SIGINT drain (stop accepting, finish in-flight
-// requests, exit).
+// with its own ring and SO_REUSEPORT listeners; with capture.destinations:
+// dns, the NFQUEUE reader that keeps the target sets current (its own
+// thread). Then the main thread only waits for signals: SIGTERM/SIGINT
+// drain (stop accepting, finish in-flight requests, exit).
 
 #include <signal.h>
 #include <unistd.h>
@@ -12,11 +13,13 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "config/config.h"
+#include "dns/snooper.h"
 #include "session/log.h"
 #include "session/runtime.h"
 #include "session/worker.h"
@@ -143,6 +146,24 @@ int main(int argc, char** argv)
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
     ::signal(SIGPIPE, SIG_IGN);
 
+    // DNS-following: bound before any worker starts, so a missing
+    // CAP_NET_ADMIN or a queue taken by another process is a clear fatal
+    // error at start (the rules' --queue-bypass keeps DNS working meanwhile).
+    std::unique_ptr<dns::Snooper> snooper;
+    const auto& cap = rt.config.capture;
+    if (cap.present && cap.destinations == config::CaptureDestinations::Dns) {
+        auto log = [](std::string_view event, std::string_view level, std::span<const dns::LogField> fields) {
+            session::LogLine line(event, level);
+            for (const auto& f : fields)
+                line.kv(f.key, std::string_view(f.value));
+            line.write();
+        };
+        auto s = dns::Snooper::open(rt.config, rt.metrics, log);
+        if (!s)
+            return fatal("DNS-following destinations: " + s.error().message);
+        snooper = std::move(s.value());
+    }
+
     unsigned n = workersOverride > 0 ? static_cast<unsigned>(workersOverride) : rt.config.workers;
     if (n == 0)
         n = std::max(1u, std::thread::hardware_concurrency());
@@ -154,6 +175,15 @@ int main(int argc, char** argv)
     }
     for (auto& w : workers)
         w->start();
+    if (snooper) {
+        snooper->start();
+        session::LogLine("dns_following")
+            .kv("queue", static_cast<unsigned>(cap.dnsQueue))
+            .kv("backend", cap.backend == config::CaptureBackend::Nft ? "nft" : "ipset")
+            .kv("set4", cap.setName + "4")
+            .kv("set6", cap.setName + "6")
+            .write();
+    }
     {
         session::LogLine line("started");
         line.kv("workers", n).kv("rules", static_cast<unsigned long>(rt.rules->rules().size()));
@@ -174,6 +204,8 @@ int main(int argc, char** argv)
     }
     rt.draining = true;
     session::LogLine("draining").write();
+    if (snooper)
+        snooper->stop(); // queued answers get their verdict; then the rules' bypass takes over
     for (auto& w : workers)
         w->requestStop();
     for (auto& w : workers)
