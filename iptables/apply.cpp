@@ -170,7 +170,9 @@ Result<void> installRouting(Session& s, int family, const PolicyRouting& want)
         if (auto r = s.change(args); !r)
             return r;
     }
-    for (std::size_t i = 1; i < prefs->size(); ++i) // duplicates
+    // Duplicates: `ip rule add` without a preference takes one below the
+    // lowest in use, so the highest (listed last) is the oldest; it stays.
+    for (std::size_t i = 0; i + 1 < prefs->size(); ++i)
         if (auto r = s.change({"ip", famFlag(family), "rule", "del", "pref", std::to_string((*prefs)[i]), "fwmark",
                                want.fwmark(), "lookup", std::to_string(want.table)});
             !r)

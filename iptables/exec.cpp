@@ -4,6 +4,8 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -86,10 +88,17 @@ Result<Output> run(const std::vector<std::string>& argv, std::string_view input)
     if (!in || !out || !err)
         return fail(!in ? in.error() : !out ? out.error() : err.error());
 
+    const pid_t parent = ::getpid();
     pid_t pid = ::fork();
     if (pid < 0)
         return fail(sysError("fork"));
     if (pid == 0) {
+        // A tool outlives a killed veil-iptables only to race the next run
+        // (two inserts of one missing jump): it dies with us instead. Its
+        // own work is atomic, so dying mid-way leaves nothing half done.
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (::getppid() != parent)
+            ::_exit(127);
         ::dup2(in->read.get(), STDIN_FILENO);
         ::dup2(out->write.get(), STDOUT_FILENO);
         ::dup2(err->write.get(), STDERR_FILENO);
@@ -162,6 +171,19 @@ Result<Output> run(const std::vector<std::string>& argv, std::string_view input)
     if (result.status == 127 && result.err.empty())
         result.err = "could not execute " + path;
     return result;
+}
+
+Result<UniqueFd> lockRules()
+{
+    // /run/xtables.lock is iptables' own; ours only orders veil-iptables
+    // runs, so that two never read the same state and both add a jump.
+    UniqueFd fd(::open("/run/veil-iptables.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+    if (!fd)
+        return fail(sysError("/run/veil-iptables.lock"));
+    while (::flock(fd.get(), LOCK_EX) != 0)
+        if (errno != EINTR)
+            return fail(sysError("flock /run/veil-iptables.lock"));
+    return fd;
 }
 
 Result<void> enterNetns(const std::string& name)

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "base/unique_fd.h"
 
 namespace veil::iptables {
 
@@ -24,6 +25,10 @@ Result<Output> run(const std::vector<std::string>& argv, std::string_view input 
 
 // Whether argv0 can be found as run() would look for it.
 bool haveTool(const std::string& name);
+
+// Waits for and takes the lock that serializes veil-iptables runs that
+// change rules (released when the descriptor closes, or the process dies).
+Result<UniqueFd> lockRules();
 
 // Moves this process into the named network namespace (/run/netns/NAME, as
 // `ip netns add` creates them); every tool run afterwards starts there.

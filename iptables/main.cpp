@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "base/io.h"
+#include "base/unique_fd.h"
 #include "config/config.h"
 #include "iptables/apply.h"
 #include "iptables/exec.h"
@@ -205,6 +206,14 @@ int main(int argc, char** argv)
     if (command == "render") {
         std::fputs(render(t.plan).c_str(), stdout);
         return kExitOk;
+    }
+    UniqueFd lock;
+    if (command == "install" || command == "teardown") {
+        auto l = lockRules();
+        if (!l)
+            note(l.error().message + ": running without the lock"); // e.g. a read-only /run
+        else
+            lock = std::move(l.value());
     }
     if (command == "install")
         return install(t);

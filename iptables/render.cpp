@@ -2,7 +2,9 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <map>
 #include <set>
 
 namespace veil::iptables {
@@ -500,14 +502,20 @@ FamilyPlan familyPlan(const Capture& c, std::uint32_t excludeMark, int family, B
     if (dns)
         fp.ipsets.push_back({setName, family,
                              static_cast<std::uint64_t>(c.dnsTtlCeiling.count() / 1000)});
+    // iptables-save lists user chains by name; so do we, so that what is
+    // rendered and what is saved read the same.
+    std::vector<const Chain*> byName;
+    for (const auto& ch : fr.chains)
+        byName.push_back(&ch);
+    std::sort(byName.begin(), byName.end(), [](const Chain* a, const Chain* b) { return a->name < b->name; });
     for (const char* t : kTables) {
         XtTable xt{t, {}, {}, {}};
-        for (const auto& ch : fr.chains) {
-            if (ch.table != t)
+        for (const Chain* ch : byName) {
+            if (ch->table != t)
                 continue;
-            xt.chains.push_back(ch.name);
-            for (const auto& r : ch.rules)
-                xt.rules.push_back({ch.name, xtSpec(r, family)});
+            xt.chains.push_back(ch->name);
+            for (const auto& r : ch->rules)
+                xt.rules.push_back({ch->name, xtSpec(r, family)});
         }
         for (const auto& j : fr.jumps)
             if (j.table == t)
@@ -673,10 +681,10 @@ std::string render(const Plan& plan)
             for (const auto& r : t.rules)
                 s += r.line() + "\n";
             // Jumps go to the top of the built-in chains, so rules that
-            // others add later cannot let captured traffic around veild;
-            // inserted last first, they end up in this order.
-            for (auto it = t.jumps.rbegin(); it != t.jumps.rend(); ++it)
-                s += "-I " + it->chain + " 1 " + it->spec + "\n";
+            // others add later cannot let captured traffic around veild.
+            std::map<std::string, int> at;
+            for (const auto& j : t.jumps)
+                s += "-I " + j.chain + " " + std::to_string(++at[j.chain]) + " " + j.spec + "\n";
             s += "COMMIT\n";
         }
     }

@@ -298,26 +298,57 @@ std::string repairTable(const XtTable* expected, const SavedTable* saved)
     for (const auto& c : stale)
         s += "-F " + c + "\n";
 
+    // Each chain outside VEIL_ as this transaction leaves it, to know the
+    // rule numbers missing jumps are inserted at.
+    std::map<std::string, std::vector<Key>> chainRules;
+    if (saved)
+        for (const auto& r : saved->rules)
+            if (!isVeilChain(r.chain))
+                chainRules[r.chain].push_back({r.chain, canonicalSpec(r.spec)});
     std::map<Key, int> keep;
     for (const auto& j : want.jumps)
         ++keep[{j.chain, canonicalSpec(j.spec)}];
     for (const auto* r : have.elsewhere) {
         Key k{r->chain, canonicalSpec(r->spec)};
-        if (keep[k] > 0)
+        if (keep[k] > 0) {
             --keep[k]; // present: stays where it is
-        else
-            s += "-D " + r->chain + " " + r->spec + "\n";
+            continue;
+        }
+        s += "-D " + r->chain + " " + r->spec + "\n";
+        auto& rules = chainRules[r->chain]; // -D deletes the first rule that matches
+        rules.erase(std::find(rules.begin(), rules.end(), k));
     }
     for (const auto& c : stale)
         s += "-X " + c + "\n";
     for (const auto& r : want.rules)
         s += r.line() + "\n";
-    for (auto it = want.jumps.rbegin(); it != want.jumps.rend(); ++it) {
-        Key k{it->chain, canonicalSpec(it->spec)};
-        if (keep[k] > 0) {
-            --keep[k];
-            s += "-I " + it->chain + " 1 " + it->spec + "\n";
-        }
+    // A missing jump goes just above the next planned jump that is there,
+    // else just below the previous one, else to the top: the jumps keep the
+    // plan's order, above rules that others add later.
+    for (std::size_t i = 0; i < want.jumps.size(); ++i) {
+        const XtRule& j = want.jumps[i];
+        Key k{j.chain, canonicalSpec(j.spec)};
+        if (keep[k] <= 0)
+            continue;
+        --keep[k];
+        auto& rules = chainRules[j.chain];
+        auto positionOf = [&](std::size_t planned) -> std::ptrdiff_t {
+            Key pk{want.jumps[planned].chain, canonicalSpec(want.jumps[planned].spec)};
+            if (pk.first != j.chain)
+                return -1;
+            auto it = std::find(rules.begin(), rules.end(), pk);
+            return it == rules.end() ? -1 : it - rules.begin();
+        };
+        std::ptrdiff_t at = -1;
+        for (std::size_t n = i + 1; n < want.jumps.size() && at < 0; ++n)
+            at = positionOf(n);
+        for (std::size_t n = i; n-- > 0 && at < 0;)
+            if (auto p = positionOf(n); p >= 0)
+                at = p + 1;
+        if (at < 0)
+            at = 0;
+        rules.insert(rules.begin() + at, k);
+        s += "-I " + j.chain + " " + std::to_string(at + 1) + " " + j.spec + "\n";
     }
     return s + "COMMIT\n";
 }

@@ -42,8 +42,9 @@ std::vector<std::string> diffTable(const XtTable* expected, const SavedTable* sa
 // The `iptables-restore --noflush` input that makes `saved` hold exactly
 // `expected` (null: nothing of veil's), touching no other rule; empty when
 // nothing needs doing. Declaring a chain creates or flushes it; jumps that
-// are present once are kept, missing ones go to the top, duplicates and
-// stale ones are deleted.
+// are present once are kept where they are, missing ones are inserted in
+// the plan's order (at the top when none is there), duplicates and stale
+// ones deleted (iptables deletes the first that matches).
 std::string repairTable(const XtTable* expected, const SavedTable* saved);
 
 // ---------------------------------------------------------------- nft
