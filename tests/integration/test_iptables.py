@@ -324,7 +324,7 @@ class Scope(IptablesCase):
         # rules and sets (its routes change as other tests move veths).
         host = lambda: {k: v for k, v in snapshot().items() if "route" not in k}
         host_before, b_before = host(), snapshot(b)
-        for backend in ("iptables-nft", "nft"):
+        for backend in ("iptables", "iptables-nft", "nft"):  # iptables: the system's alternative
             self.ok("install", "gateway", backend, a)
             self.ok("verify", "gateway", backend, a)
             self.assertEqual(self.veil("verify", "gateway", backend, b).returncode, 1)

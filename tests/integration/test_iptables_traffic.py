@@ -133,6 +133,10 @@ class Sidecar(Traffic):
                     self.assertEqual(self.tcp(self.app, "198.18.10.2"), "veil 127.0.0.1 15001")
                     self.assertEqual(self.tcp(self.app, "fd00:10::2"), "veil ::1 15001")
                     self.assertEqual(self.tcp(self.app, "198.18.10.3"), "real 198.18.10.3 443")
+                    # Elements are veild's: verify does not count them, install keeps them.
+                    self.veil("verify", cfg, backend, self.app)
+                    self.assertIn("0 changes", self.veil("install", cfg, backend, self.app).stderr)
+                    self.assertEqual(self.tcp(self.app, "198.18.10.2"), "veil 127.0.0.1 15001")
                     self.assertEqual(self.udp(self.app, "198.18.10.2"), self.LOCAL_UDP_REJECT)
                     self.assertEqual(self.udp(self.app, "198.18.10.3"), "ping")
                 finally:
