@@ -20,6 +20,7 @@ import time
 BUILD = os.environ.get("VEIL_BUILD", os.path.join(os.path.dirname(__file__), "..", "..", "build"))
 VEILD = os.path.join(BUILD, "daemon", "veild", "veild")
 VEILCTL = os.path.join(BUILD, "daemon", "veilctl", "veilctl")
+VEIL_IPTABLES = os.path.join(BUILD, "iptables", "veil-iptables")
 HERE = os.path.dirname(os.path.abspath(__file__))
 MOCK = os.path.join(HERE, "mock_api.py")
 PYTHON = "/usr/bin/python3"
