@@ -251,15 +251,25 @@ class Demo:
 
     def ruleset(self):
         """Everything rules-related in the appliance's namespace, for the
-        before/after comparison of teardown."""
+        before/after comparison of teardown. Built-in tables that hold
+        nothing (iptables creates them on first use and cannot remove them;
+        they match nothing) are left out."""
         ns = self.veil_ns
         parts = []
         for cmd in ("iptables-save", "ip6tables-save", "nft list ruleset", "ip rule", "ip -6 rule",
                     "ip route show table all", "ip -6 route show table all", "ipset list -n"):
             r = ns.sh(cmd + " 2>/dev/null", check=False)
-            # iptables-save stamps times and counters; neither is state.
-            text = "\n".join(line for line in r.stdout.splitlines() if not line.startswith("#"))
-            parts.append(f"## {cmd}\n" + re.sub(r"\[\d+:\d+\]", "[0:0]", text))
+            # iptables-save stamps times and counters, and the kernel adds
+            # link-local routes when it likes ("proto kernel"): not rules.
+            text = "\n".join(line for line in r.stdout.splitlines()
+                             if not line.startswith("#") and "proto kernel" not in line)
+            text = re.sub(r"\[\d+:\d+\]", "[0:0]", text)
+            if cmd.endswith("-save"):
+                text = re.sub(r"^\*\w+\n(?::[A-Z]+ ACCEPT \[0:0\]\n)*COMMIT\n?", "", text + "\n", flags=re.M)
+            elif cmd.startswith("nft"):
+                empty_chain = r"\tchain \w+ \{\n\t\ttype [^\n]*policy accept;\n\t\}\n"
+                text = re.sub(r"^table \w+ \w+ \{\n(?:" + empty_chain + r")*\}\n?", "", text + "\n", flags=re.M)
+            parts.append(f"## {cmd}\n" + text.strip())
         return "\n".join(parts)
 
     def rule_summary(self):
@@ -288,13 +298,15 @@ class Demo:
             out = {"ok": False, "error": (r.stderr or r.stdout).strip()[-400:]}
         return out, L.records(self.record)[before:]
 
-    def curl(self, body, stream=False, host=None):
+    def curl(self, body, stream=False, host=None, ipv4=False):
         before = len(L.records(self.record))
         args = ["curl", "-sS", "--max-time", "20", "--cacert", f"{self.ca_dir}/ca.pem",
                 "-H", "content-type: application/json", "-H", "x-api-key: sk-ant-lab-0000-not-a-real-key",
                 "-H", "anthropic-version: 2023-06-01", "--data-binary", body, f"https://{HOST}/v1/messages"]
         if stream:
             args.insert(1, "-N")
+        if ipv4:
+            args.insert(1, "-4")
         if host:
             args[1:1] = ["--resolve", f"{HOST}:443:[{host}]" if ":" in host else f"{HOST}:443:{host}"]
         r = self.app.exec(*args, check=False, timeout=30)
@@ -347,11 +359,25 @@ class Demo:
             r = self.app.exec("getent", "ahostsv4", HOST, check=False)
             if API4_NEW not in r.stdout:
                 self.problem(f"the lab DNS server still answers {r.stdout.split()[:1]} after the change")
-            r, recs = self.curl(body)
+            r, recs = self.curl(body, ipv4=True)
+            members = self.set_members()
+            if API4_NEW in members:
+                ok(f"veild added {API4_NEW} to the capture set from the DNS answer: {members}")
+            else:
+                self.problem(f"{API4_NEW} is not in the capture set: {members}")
             if recs and any(x.get("local") != API4_NEW for x in recs):
                 self.problem(f"after the move the API was reached on {recs[-1].get('local')}, not {API4_NEW}")
             self.scenario(f"curl after the move ({API4_NEW})", body, recs,
                           r.stdout if r.returncode == 0 else None, r.stderr if r.returncode else None)
+
+    def set_members(self):
+        name = "veil_targets4"
+        if self.args.backend == "nft":
+            out = self.veil_ns.sh(f"nft list set inet veil {name}", check=False).stdout
+            m = re.search(r"elements = \{([^}]*)\}", out, re.S)
+            return " ".join(m.group(1).split()) if m else "(empty)"
+        out = self.veil_ns.sh(f"ipset list {name}", check=False).stdout
+        return ", ".join(l.strip() for l in out.split("Members:")[-1].splitlines() if l.strip()) or "(empty)"
 
     def scenario(self, title, sent, recs, got, error, events=None, tool_input=None):
         self.results.append({"title": title, "sent": sent, "recs": recs, "got": got, "error": error,
@@ -415,7 +441,12 @@ class Demo:
                                                           ["content"], 110))
         api_body = json.loads(first["recs"][-1]["body"])
         print("    excerpt the API received:     " + cut(api_body["messages"][0]["content"], 110))
-        print("    excerpt the application got:  " + cut(first["got"], 110))
+        got = first["got"]
+        try:  # curl's answer is the response JSON: show its text
+            got = "".join(b.get("text", "") for b in json.loads(got)["content"])
+        except (ValueError, KeyError, TypeError):
+            pass
+        print("    excerpt the application got:  " + cut(got, 110))
         print()
         w2 = (30, 10, 12, 10, 10)
         print("    " + "  ".join(h.ljust(n) for h, n in zip(
@@ -461,8 +492,10 @@ class Demo:
             if r.returncode != 0:
                 bad("veil-iptables teardown: " + (r.stderr or r.stdout).strip())
                 self.problem("teardown failed")
-            elif self.ruleset() != self.before:
-                bad("rules after teardown differ from before install")
+            elif (after := self.ruleset()) != self.before:
+                import difflib
+                bad("rules after teardown differ from before install:\n" + "\n".join(
+                    difflib.unified_diff(self.before.splitlines(), after.splitlines(), "before", "after", lineterm="")))
                 self.problem("teardown left rules behind")
             else:
                 ok("rules, routes and sets after teardown are exactly those before install")
