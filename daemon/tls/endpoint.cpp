@@ -9,6 +9,16 @@ namespace veil::tls {
 
 namespace {
 constexpr std::size_t kMaxBioChunk = INT_MAX; // BIO_read/BIO_write take int lengths
+
+// SSL_get_error reads the thread's error queue, so it must hold nothing
+// from an earlier call. ERR_clear_error always resets all of its slots
+// (dozens of stores and frees); peeking first makes the usual empty case
+// cheap.
+void clearErrors()
+{
+    if (ERR_peek_error() != 0)
+        ERR_clear_error();
+}
 } // namespace
 
 /**
@@ -80,7 +90,7 @@ TlsStatus TlsEndpoint::handshake()
         return TlsStatus::Error;
     if (closeKind_ != CloseKind::None)
         return TlsStatus::Closed;
-    ERR_clear_error();
+    clearErrors();
     int ret = SSL_do_handshake(ssl_.get());
     return ret == 1 ? TlsStatus::Ok : settle(ret, "handshake");
 }
@@ -98,7 +108,13 @@ TlsIo TlsEndpoint::read(std::span<char> out)
         return {TlsStatus::Closed, 0};
     if (out.empty())
         return {TlsStatus::Ok, 0};
-    ERR_clear_error();
+    // After the handshake, with no ciphertext buffered in the BIO or the
+    // record layer and no end of stream to report, SSL_read could only say
+    // WantRead: say it without the call (the session's read loop ends with
+    // one such call per batch of records).
+    if (!eof_ && BIO_ctrl_pending(rbio_) == 0 && SSL_has_pending(ssl_.get()) == 0 && SSL_is_init_finished(ssl_.get()))
+        return {TlsStatus::WantRead, 0};
+    clearErrors();
     std::size_t n = 0;
     if (SSL_read_ex(ssl_.get(), out.data(), out.size(), &n) == 1)
         return {TlsStatus::Ok, n};
@@ -117,7 +133,7 @@ TlsIo TlsEndpoint::write(std::string_view plaintext)
         return {TlsStatus::Error, 0};
     if (plaintext.empty())
         return {TlsStatus::Ok, 0};
-    ERR_clear_error();
+    clearErrors();
     std::size_t n = 0;
     if (SSL_write_ex(ssl_.get(), plaintext.data(), plaintext.size(), &n) == 1)
         return {TlsStatus::Ok, n};
@@ -135,9 +151,23 @@ TlsStatus TlsEndpoint::shutdown()
         return TlsStatus::Error;
     if (!SSL_is_init_finished(ssl_.get()) || (SSL_get_shutdown(ssl_.get()) & SSL_SENT_SHUTDOWN))
         return TlsStatus::Ok;
-    ERR_clear_error();
+    clearErrors();
     int ret = SSL_shutdown(ssl_.get());
     return ret >= 0 ? TlsStatus::Ok : settle(ret, "shutdown");
+}
+
+/**
+ * SSL_free_buffers refuses itself while the record layer holds unread or
+ * unsent bytes (since OpenSSL 3.0.14 also processed but undelivered records,
+ * CVE-2024-4741); SSL_has_pending is checked too so a buffered plaintext
+ * record is never at stake. Memory BIOs hold the ciphertext outside these
+ * buffers, so nothing queued is lost.
+ */
+bool TlsEndpoint::releaseBuffers()
+{
+    if (failed_ || !SSL_is_init_finished(ssl_.get()) || SSL_has_pending(ssl_.get()))
+        return false;
+    return SSL_free_buffers(ssl_.get()) == 1;
 }
 
 /**

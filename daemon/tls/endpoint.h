@@ -74,6 +74,12 @@ public:
     // Queues our close_notify (once). Ok when queued.
     TlsStatus shutdown();
 
+    // Frees the record buffers (~34 KiB) of a quiet connection; the next
+    // record allocates them again. Does nothing (false) while a record is
+    // partly read or written or plaintext is unread, or before the handshake
+    // has finished.
+    bool releaseBuffers();
+
     // --- state ------------------------------------------------------------
     bool isServer() const;
     bool handshakeDone() const;
