@@ -158,6 +158,11 @@ void Stream::onSend(int res, unsigned)
     queued_ -= n;
     frontOffset_ += n;
     if (frontOffset_ == queue_.front().size()) {
+        std::string& done = queue_.front();
+        if (done.capacity() <= kMergeLimit && done.capacity() > spare_.capacity()) {
+            spare_ = std::move(done);
+            spare_.clear();
+        }
         queue_.pop_front();
         frontOffset_ = 0;
     }

@@ -451,7 +451,7 @@ void Session::flushDownTls()
     downEncrypted_ = 0;
     if (!downTls_ || downTls_->pendingCiphertext() == 0)
         return;
-    std::string out;
+    std::string out = down_.takeBuffer();
     downTls_->takeCiphertext(out);
     down_.send(std::move(out));
 }
@@ -461,7 +461,7 @@ void Session::flushUpTls()
     upEncrypted_ = 0;
     if (!upTls_ || upTls_->pendingCiphertext() == 0)
         return;
-    std::string out;
+    std::string out = up_.takeBuffer();
     upTls_->takeCiphertext(out);
     up_.send(std::move(out));
 }
