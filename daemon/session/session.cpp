@@ -140,11 +140,11 @@ bool routeMatches(const config::MaskRoute& r, std::string_view method, std::stri
     return path == r.path;
 }
 
-std::string hostWithoutPort(std::string_view host)
+std::string_view hostWithoutPort(std::string_view host)
 {
     if (!host.empty() && host.front() == '[')
-        return lower(host.substr(0, host.find(']') + 1));
-    return lower(host.substr(0, host.find(':')));
+        return host.substr(0, host.find(']') + 1);
+    return host.substr(0, host.find(':'));
 }
 
 http::Limits requestLimits(const config::Limits& l)
@@ -742,7 +742,9 @@ bool Session::onRequestHead()
     // The request must be for the server the client's TLS named: masking
     // routes are chosen by that name, and a different Host on this
     // connection would be a way around them.
-    if (hostWithoutPort(h.host()) != sni_) {
+    // sni_ is lower case (peekClientHello lowers it): a case-insensitive
+    // comparison, without building a lowered copy.
+    if (!http::iequals(hostWithoutPort(h.host()), sni_)) {
         answerError({421, "misdirected_request", "Host does not match the TLS server name", http::Side::Downstream},
                     true);
         return false;
