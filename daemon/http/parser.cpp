@@ -171,6 +171,11 @@ bool startLinePrefixOk(std::string_view buf, LineScan& s, std::size_t i, bool re
     return i - s.lineStart >= kHttp.size() || buf[i] == kHttp[i - s.lineStart];
 }
 
+bool isLineEnd(char c)
+{
+    return c == '\r' || c == '\n';
+}
+
 ScanOutcome scanLines(std::string_view buf, LineScan& s, const Limits& limits, bool trailers,
                       bool request = false)
 {
@@ -201,6 +206,26 @@ ScanOutcome scanLines(std::string_view buf, LineScan& s, const Limits& limits, b
             } else if (i - s.sectionStart >= limits.maxHeaderBytes) {
                 return scanFailed(431, std::string(what) + " larger than " +
                                            std::to_string(limits.maxHeaderBytes) + " bytes");
+            }
+            // Once a line's prefix checks are behind (a field line's first
+            // byte; the method's SP; "HTTP/"), the only thing an ordinary
+            // byte can do is pass the size limit: jump to the next CR or LF,
+            // failing exactly where the byte-by-byte loop would.
+            bool settled = s.startLineDone || (request ? s.methodDone : i + 1 - s.lineStart >= 5);
+            if (settled) {
+                std::size_t next = i + 1;
+                while (next < buf.size() && !isLineEnd(buf[next]))
+                    ++next;
+                std::size_t limit = s.startLineDone ? s.sectionStart + limits.maxHeaderBytes
+                                                    : s.lineStart + limits.maxStartLine;
+                if (std::max(i + 1, limit) < next) {
+                    if (!s.startLineDone)
+                        return scanFailed(414, "start line longer than " +
+                                                   std::to_string(limits.maxStartLine) + " bytes");
+                    return scanFailed(431, std::string(what) + " larger than " +
+                                               std::to_string(limits.maxHeaderBytes) + " bytes");
+                }
+                i = next - 1; // the loop's ++i lands on the CR/LF (or the end)
             }
             continue;
         }

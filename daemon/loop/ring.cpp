@@ -1,6 +1,8 @@
 #include "loop/ring.h"
 
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -27,18 +29,12 @@ void reapInto(io_uring* ring, std::vector<Ring::Cqe>& out)
 
 } // namespace
 
-void Timer::arm(Clock::duration after)
-{
-    cancel();
-    id_ = ring_->addTimer(ring_->now() + after, this);
-}
+void Timer::arm(Clock::duration after) { ring_->armTimer(this, ring_->now() + after); }
 
 void Timer::cancel()
 {
-    if (id_) {
-        ring_->removeTimer(id_);
-        id_ = 0;
-    }
+    if (armed())
+        ring_->removeTimer(this);
 }
 
 Result<std::unique_ptr<BufferRing>> BufferRing::create(io_uring* ring, std::uint16_t groupId, unsigned count,
@@ -95,11 +91,25 @@ Result<std::unique_ptr<Ring>> Ring::create(unsigned entries)
     // A CQ four times the SQ: multishot accept and many connections finishing
     // at once must not overflow it in normal operation (overflow is still
     // handled: see reap()).
-    // Not SINGLE_ISSUER: workers create their ring in the main thread (so
-    // start-up errors surface before threads run) and submit from their own.
-    p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN;
+    // DEFER_TASKRUN: the kernel runs completion work (a recv whose data
+    // arrived, a send's completion) only when this thread enters to wait,
+    // in one batch per turn, instead of interrupting it whenever it returns
+    // to user space. It requires SINGLE_ISSUER, and the issuer is the thread
+    // that creates an enabled ring — workers create theirs in the main
+    // thread (so start-up errors surface before threads run) — so the ring
+    // starts disabled and the first thread that submits enables it and
+    // becomes its issuer (see enable()).
+    p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_SINGLE_ISSUER |
+              IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_R_DISABLED;
     p.cq_entries = entries * 4;
     int rc = io_uring_queue_init_params(entries, &r->ring_, &p);
+    if (rc == -EINVAL) { // before 6.1: no DEFER_TASKRUN
+        p = io_uring_params{};
+        p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN;
+        p.cq_entries = entries * 4;
+        rc = io_uring_queue_init_params(entries, &r->ring_, &p);
+        r->enabled_ = true;
+    }
     if (rc == -EINVAL) { // older kernel: drop the optional flags
         p = io_uring_params{};
         p.flags = IORING_SETUP_CQSIZE;
@@ -122,8 +132,20 @@ Ring::~Ring()
         io_uring_queue_exit(&ring_);
 }
 
+void Ring::enable()
+{
+    // The ring was created disabled (see create()): this thread becomes its
+    // only issuer. Failure leaves it disabled; submits then fail on their
+    // SQEs and the worker reports the errors.
+    // liburing 2.3 declares io_uring_enable_rings but does not export it.
+    if (::syscall(__NR_io_uring_register, ring_.ring_fd, IORING_REGISTER_ENABLE_RINGS, nullptr, 0) == 0)
+        enabled_ = true;
+}
+
 void Ring::submit()
 {
+    if (!enabled_)
+        enable();
     for (;;) {
         int rc = io_uring_submit(&ring_);
         if (rc >= 0 || rc == -EINTR)
@@ -154,30 +176,91 @@ void Ring::cancelFd(int fd)
     io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
 }
 
-std::uint64_t Ring::addTimer(Clock::time_point deadline, Timer* t)
+bool Ring::before(const Timer* a, const Timer* b)
 {
-    std::uint64_t id = nextTimerId_++;
-    timers_.emplace(id, t);
-    heap_.push({deadline, id});
-    return id;
+    return a->key_ < b->key_ || (a->key_ == b->key_ && a->seq_ < b->seq_);
+}
+
+void Ring::armTimer(Timer* t, Clock::time_point deadline)
+{
+    if (t->armed() && deadline >= t->key_) {
+        t->deadline_ = deadline; // later: re-placed when its key comes due
+        return;
+    }
+    t->deadline_ = t->key_ = deadline;
+    t->seq_ = nextTimerSeq_++;
+    if (!t->armed()) {
+        heap_.push_back(t);
+        t->slot_ = heap_.size() - 1;
+    }
+    siftUp(t->slot_);
+}
+
+void Ring::removeTimer(Timer* t)
+{
+    std::size_t slot = t->slot_;
+    t->slot_ = Timer::kUnarmed;
+    Timer* last = heap_.back();
+    heap_.pop_back();
+    if (last == t)
+        return;
+    placeTimer(slot, last);
+    siftUp(slot);
+    siftDown(last->slot_);
+}
+
+void Ring::placeTimer(std::size_t slot, Timer* t)
+{
+    heap_[slot] = t;
+    t->slot_ = slot;
+}
+
+void Ring::siftUp(std::size_t slot)
+{
+    Timer* t = heap_[slot];
+    while (slot > 0) {
+        std::size_t parent = (slot - 1) / 2;
+        if (!before(t, heap_[parent]))
+            break;
+        placeTimer(slot, heap_[parent]);
+        slot = parent;
+    }
+    placeTimer(slot, t);
+}
+
+void Ring::siftDown(std::size_t slot)
+{
+    Timer* t = heap_[slot];
+    std::size_t n = heap_.size();
+    for (;;) {
+        std::size_t child = 2 * slot + 1;
+        if (child >= n)
+            break;
+        if (child + 1 < n && before(heap_[child + 1], heap_[child]))
+            ++child;
+        if (!before(heap_[child], t))
+            break;
+        placeTimer(slot, heap_[child]);
+        slot = child;
+    }
+    placeTimer(slot, t);
 }
 
 void Ring::fireTimers()
 {
-    while (!heap_.empty() && heap_.top().at <= now_) {
-        Due d = heap_.top();
-        heap_.pop();
-        auto it = timers_.find(d.id);
-        if (it == timers_.end())
-            continue; // cancelled or re-armed
-        Timer* t = it->second;
-        timers_.erase(it);
-        t->id_ = 0;
+    while (!heap_.empty() && heap_.front()->key_ <= now_) {
+        Timer* t = heap_.front();
+        if (t->deadline_ > now_) { // moved later since it was placed
+            t->key_ = t->deadline_;
+            t->seq_ = nextTimerSeq_++;
+            siftDown(0);
+            continue;
+        }
+        removeTimer(t);
+        // May arm, cancel or destroy timers (this one too): the loop looks
+        // at the heap afresh each time.
         t->onExpiry_();
     }
-    // Drop cancelled entries from the top so the next wait is not cut short.
-    while (!heap_.empty() && !timers_.count(heap_.top().id))
-        heap_.pop();
 }
 
 void Ring::runOnce(Clock::duration maxWait)
@@ -185,7 +268,7 @@ void Ring::runOnce(Clock::duration maxWait)
     now_ = Clock::now();
     Clock::duration wait = maxWait;
     if (!heap_.empty())
-        wait = std::min(wait, std::max(Clock::duration::zero(), heap_.top().at - now_));
+        wait = std::min(wait, std::max(Clock::duration::zero(), heap_.front()->key_ - now_));
     if (!backlog_.empty() || !deferred_.empty())
         wait = Clock::duration::zero();
     auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(wait).count();
@@ -193,6 +276,11 @@ void Ring::runOnce(Clock::duration maxWait)
     ts.tv_sec = ns / 1000000000;
     ts.tv_nsec = ns % 1000000000;
     io_uring_cqe* cqe = nullptr;
+    if (!enabled_)
+        enable();
+    // One io_uring_enter per turn: it submits what the previous turn
+    // prepared (completions, timers and deferred work queue SQEs but do not
+    // submit them) and waits.
     int rc = io_uring_submit_and_wait_timeout(&ring_, &cqe, wait == Clock::duration::zero() ? 0 : 1, &ts, nullptr);
     if (rc == -EBUSY)
         ++submitBusy_;
@@ -200,27 +288,29 @@ void Ring::runOnce(Clock::duration maxWait)
 
     // Take every CQE off the ring before dispatching any, so completions that
     // submit (and may need to reap) never see a half-walked CQ.
+    // batch_ and running_ keep their capacity from turn to turn; what
+    // dispatch reaps or defers meanwhile goes to backlog_ / deferred_.
     reapInto(&ring_, backlog_);
-    std::vector<Cqe> batch;
-    batch.swap(backlog_);
-    for (const Cqe& c : batch) {
+    batch_.swap(backlog_);
+    for (const Cqe& c : batch_) {
         ++completions_;
         if (c.data)
             reinterpret_cast<Completion*>(c.data)->complete(c.res, c.flags);
     }
+    batch_.clear();
     fireTimers();
     // Deferred work may defer more; run what exists now, the rest next turn.
-    std::vector<std::function<void()>> todo;
-    todo.swap(deferred_);
-    for (auto& fn : todo)
+    running_.swap(deferred_);
+    for (auto& fn : running_)
         fn();
-    io_uring_submit(&ring_);
+    running_.clear();
 }
 
 void Ring::run()
 {
     while (!stopping_)
         runOnce(std::chrono::seconds(1));
+    submit(); // what the last turn prepared
 }
 
 } // namespace veil::loop

@@ -12,8 +12,6 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <queue>
-#include <unordered_map>
 #include <vector>
 
 #include "base/result.h"
@@ -35,6 +33,15 @@ protected:
 class Ring;
 
 // A deadline on the ring's clock. Owned by its user; destroying it disarms it.
+// Timers with the same deadline fire in the order they were armed.
+//
+// The ring keeps armed timers in an intrusive binary heap (each Timer knows
+// its slot), so arming and cancelling allocate nothing and leave nothing
+// behind. Moving an armed timer's deadline later — what a session does on
+// every request, body piece and response — only records the new deadline:
+// the heap still orders it by the earlier one, and when that earlier moment
+// comes the timer is re-placed instead of fired. Only an earlier deadline
+// moves it in the heap at once.
 class Timer {
 public:
     Timer(Ring& ring, std::function<void()> onExpiry) : ring_(&ring), onExpiry_(std::move(onExpiry)) {}
@@ -44,13 +51,17 @@ public:
 
     void arm(Clock::duration after);
     void cancel();
-    bool armed() const { return id_ != 0; }
+    bool armed() const { return slot_ != kUnarmed; }
 
 private:
     friend class Ring;
+    static constexpr std::size_t kUnarmed = static_cast<std::size_t>(-1);
     Ring* ring_;
     std::function<void()> onExpiry_;
-    std::uint64_t id_ = 0;
+    Clock::time_point deadline_{}; // when it fires
+    Clock::time_point key_{};      // its order in the heap: <= deadline_
+    std::uint64_t seq_ = 0;        // arm order, for equal keys
+    std::size_t slot_ = kUnarmed;  // index in Ring::heap_
 };
 
 // Provided buffers (IORING_REGISTER_PBUF_RING): the kernel picks a buffer for
@@ -81,6 +92,10 @@ private:
     unsigned size_ = 0;
 };
 
+// A Ring may be created in one thread and run in another, but only one
+// thread submits to it: the first to call runOnce() (or to fill the SQ in
+// prepare()). Buffer rings may be registered before that, from the creating
+// thread.
 class Ring {
 public:
     static Result<std::unique_ptr<Ring>> create(unsigned entries = 1024);
@@ -102,7 +117,11 @@ public:
 
     // Dispatches completions, timers and deferred work until stop().
     void run();
-    // One iteration: wait at most `maxWait` for completions, dispatch.
+    // One iteration: submit what was prepared since the last one, wait at
+    // most `maxWait` for completions, dispatch. SQEs prepared while
+    // dispatching are submitted by the next call (one io_uring_enter per
+    // turn), so a caller that stops calling runOnce must not expect them to
+    // have reached the kernel.
     void runOnce(Clock::duration maxWait);
     void stop() { stopping_ = true; }
     bool stopping() const { return stopping_; }
@@ -120,30 +139,34 @@ public:
     // Counters for metrics and tests.
     std::uint64_t completions() const { return completions_; }
     std::uint64_t submitBusy() const { return submitBusy_; }
+    std::size_t armedTimers() const { return heap_.size(); }
 
 private:
     friend class Timer;
     Ring() = default;
     void submit();
     void fireTimers();
-    std::uint64_t addTimer(Clock::time_point deadline, Timer* t);
-    void removeTimer(std::uint64_t id) { timers_.erase(id); }
+    // The timer heap (min-heap on (key_, seq_)).
+    void armTimer(Timer* t, Clock::time_point deadline);
+    void removeTimer(Timer* t);
+    void placeTimer(std::size_t slot, Timer* t);
+    void siftUp(std::size_t slot);
+    void siftDown(std::size_t slot);
+    static bool before(const Timer* a, const Timer* b);
 
     io_uring ring_{};
+    void enable();
     bool initialised_ = false;
+    bool enabled_ = false; // created disabled; enabled by the first thread that submits
     bool stopping_ = false;
     Clock::time_point now_ = Clock::now();
     std::vector<std::function<void()>> deferred_;
+    std::vector<std::function<void()>> running_; // deferred work of this turn (capacity kept)
     std::vector<Cqe> backlog_;
+    std::vector<Cqe> batch_; // the completions being dispatched (capacity kept)
 
-    struct Due {
-        Clock::time_point at;
-        std::uint64_t id;
-        bool operator>(const Due& o) const { return at > o.at || (at == o.at && id > o.id); }
-    };
-    std::priority_queue<Due, std::vector<Due>, std::greater<>> heap_;
-    std::unordered_map<std::uint64_t, Timer*> timers_;
-    std::uint64_t nextTimerId_ = 1;
+    std::vector<Timer*> heap_;
+    std::uint64_t nextTimerSeq_ = 1;
 
     std::uint64_t completions_ = 0;
     std::uint64_t submitBusy_ = 0;

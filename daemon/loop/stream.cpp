@@ -9,6 +9,8 @@ namespace {
 // When the kernel found no free provided buffer (-ENOBUFS), retry after a
 // short pause: buffers come back as other streams consume their data.
 constexpr auto kNoBufferRetry = std::chrono::milliseconds(2);
+// Queued sends are merged up to this size (a copy; larger ones stay apart).
+constexpr std::size_t kMergeLimit = 64 * 1024;
 } // namespace
 
 Stream::Stream(Ring& ring, BufferRing& buffers, StreamHandler& handler)
@@ -115,6 +117,12 @@ void Stream::send(std::string bytes)
     if (closing_ || bytes.empty())
         return;
     queued_ += bytes.size();
+    // Behind the string in flight (the front, which the kernel reads), small
+    // pieces join the last queued string: the next send carries them all.
+    if (queue_.size() >= 2 && queue_.back().size() + bytes.size() <= kMergeLimit) {
+        queue_.back().append(bytes);
+        return;
+    }
     queue_.push_back(std::move(bytes));
     if (!sendArmed_)
         armSend();
@@ -150,6 +158,11 @@ void Stream::onSend(int res, unsigned)
     queued_ -= n;
     frontOffset_ += n;
     if (frontOffset_ == queue_.front().size()) {
+        std::string& done = queue_.front();
+        if (done.capacity() <= kMergeLimit && done.capacity() > spare_.capacity()) {
+            spare_ = std::move(done);
+            spare_.clear();
+        }
         queue_.pop_front();
         frontOffset_ = 0;
     }

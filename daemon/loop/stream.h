@@ -12,6 +12,7 @@
 #include <deque>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "base/unique_fd.h"
 #include "loop/ring.h"
@@ -57,6 +58,10 @@ public:
 
     // Queues bytes to send. Callers bound the queue with pending().
     void send(std::string bytes);
+    // An empty string with the capacity of one that was sent already (or
+    // none), for the caller to fill and send(): buffers go round instead of
+    // being allocated per send. Only strings up to 64 KiB are kept.
+    std::string takeBuffer() { return std::exchange(spare_, std::string()); }
     std::size_t pending() const { return queued_; }
     // Half-close once the queue has drained (SHUT_WR).
     void shutdownWrite();
@@ -105,6 +110,7 @@ private:
     socklen_t peerLen_ = 0;
 
     std::deque<std::string> queue_;
+    std::string spare_; // see takeBuffer()
     std::size_t frontOffset_ = 0;
     std::size_t queued_ = 0;
     bool recvArmed_ = false;

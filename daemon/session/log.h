@@ -1,8 +1,14 @@
 #pragma once
 
-// Structured log lines (logfmt) on standard error, one write(2) per line so
-// lines from different workers never interleave. Callers pass only counts,
-// names, addresses and masked paths — never an original value.
+// Structured log lines (logfmt) on standard error. Every write(2) carries
+// whole lines, so lines from different threads never interleave. Callers
+// pass only counts, names, addresses and masked paths — never an original
+// value.
+//
+// A thread that holds a LogBuffer (the workers, around their loop) gathers
+// its lines and writes them with LogBuffer::flush() — once per loop turn,
+// before the loop waits, and whenever 64 KiB have gathered — instead of one
+// write(2) per request line. Other threads write each line at once.
 
 #include <string>
 #include <string_view>
@@ -23,6 +29,22 @@ public:
 
 private:
     std::string line_;
+};
+
+// Gathers the calling thread's log lines while it exists (one per thread at
+// a time); the destructor writes what is left.
+class LogBuffer {
+public:
+    LogBuffer();
+    ~LogBuffer();
+    LogBuffer(const LogBuffer&) = delete;
+    LogBuffer& operator=(const LogBuffer&) = delete;
+
+    // Writes the lines gathered so far (no-op on a thread without a LogBuffer).
+    static void flush();
+
+private:
+    std::string lines_;
 };
 
 } // namespace veil::session

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 
@@ -54,22 +55,61 @@ bool isJson(const std::string& mt)
 
 bool isText(const std::string& mt) { return mt.rfind("text/", 0) == 0; }
 
+// Connection, Keep-Alive, Proxy-Connection, TE, Trailer, Upgrade,
+// Transfer-Encoding (case-insensitive).
+bool isHopByHopName(std::string_view n)
+{
+    switch (n.size()) {
+    case 2: return http::iequals(n, "te");
+    case 7: return http::iequals(n, "trailer") || http::iequals(n, "upgrade");
+    case 10: return http::iequals(n, "connection") || http::iequals(n, "keep-alive");
+    case 16: return http::iequals(n, "proxy-connection");
+    case 17: return http::iequals(n, "transfer-encoding");
+    default: return false;
+    }
+}
+
 // Fields that describe one connection, not the message (RFC 9110 §7.6.1),
-// plus Transfer-Encoding, which the session re-frames itself.
+// plus Transfer-Encoding, which the session re-frames itself, plus every
+// field a Connection field names. One pass over the list: the Connection
+// values are kept as views, which erase() leaves valid (headers.h: only
+// add/set/clear invalidate them).
 void stripHopByHop(http::HeaderList& h)
 {
-    std::vector<std::string> named;
-    for (auto f : h)
-        if (http::iequals(f.name, "connection"))
-            http::forEachListElement(f.value, [&](std::string_view e) {
-                named.emplace_back(e);
+    constexpr std::size_t kMaxConnectionFields = 8;
+    std::array<std::string_view, kMaxConnectionFields> connection;
+    std::size_t nConnection = 0;
+    for (auto f : h) {
+        if (!http::iequals(f.name, "connection"))
+            continue;
+        if (nConnection == kMaxConnectionFields) { // absurd but legal: the general way
+            std::vector<std::string> named;
+            for (auto g : h)
+                if (http::iequals(g.name, "connection"))
+                    http::forEachListElement(g.value, [&](std::string_view e) {
+                        named.emplace_back(e);
+                        return true;
+                    });
+            for (const auto& n : named)
+                h.remove(n);
+            nConnection = 0;
+            break;
+        }
+        connection[nConnection++] = f.value;
+    }
+    auto named = [&](std::string_view name) {
+        for (std::size_t c = 0; c < nConnection; ++c)
+            if (!http::forEachListElement(connection[c], [&](std::string_view e) { return !http::iequals(e, name); }))
                 return true;
-            });
-    for (const auto& n : named)
-        h.remove(n);
-    for (std::string_view n :
-         {"connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade", "transfer-encoding"})
-        h.remove(n);
+        return false;
+    };
+    for (std::size_t i = 0; i < h.size();) {
+        std::string_view name = h[i].name;
+        if (isHopByHopName(name) || named(name))
+            h.erase(i);
+        else
+            ++i;
+    }
 }
 
 // Accept-Encoding toward upstream: only codings veil can decode, so a
@@ -100,11 +140,11 @@ bool routeMatches(const config::MaskRoute& r, std::string_view method, std::stri
     return path == r.path;
 }
 
-std::string hostWithoutPort(std::string_view host)
+std::string_view hostWithoutPort(std::string_view host)
 {
     if (!host.empty() && host.front() == '[')
-        return lower(host.substr(0, host.find(']') + 1));
-    return lower(host.substr(0, host.find(':')));
+        return host.substr(0, host.find(']') + 1);
+    return host.substr(0, host.find(':'));
 }
 
 http::Limits requestLimits(const config::Limits& l)
@@ -152,7 +192,10 @@ struct Session::Exchange {
 
 Session::Session(Worker& worker, UniqueFd downstream, listener::Address client, listener::Address destination)
     : worker_(worker), down_(worker.ring(), worker.buffers(), downHandler_),
-      up_(worker.ring(), worker.buffers(), upHandler_), timer_(worker.ring(), [this] { onTimeout(); }),
+      up_(worker.ring(), worker.buffers(), upHandler_), timer_(worker.ring(), [this] {
+          Batch batch(*this);
+          onTimeout();
+      }),
       client_(client), destination_(destination),
       requests_(requestLimits(worker.runtime().config.limits)),
       started_(Clock::now())
@@ -239,14 +282,14 @@ void Session::peek()
         target = rt.config.targetFor(sni_);
         if (!target && rt.config.passthrough == config::Passthrough::Reject) {
             rt.metrics.rejected.add();
-            LogLine("connection_rejected").kv("client", client_.toString()).kv("sni", sni_).kv("reason", "not_a_target").write();
+            LogLine("connection_rejected").kv("client", clientText()).kv("sni", sni_).kv("reason", "not_a_target").write();
             closeNow(true);
             return;
         }
     } else if (rt.config.noSni == config::Passthrough::Reject) {
         rt.metrics.rejected.add();
         LogLine("connection_rejected")
-            .kv("client", client_.toString())
+            .kv("client", clientText())
             .kv("reason", r.status == tls::PeekStatus::Tls ? tls::toString(r.hello.sniStatus) : tls::toString(r.status))
             .write();
         closeNow(true);
@@ -259,7 +302,7 @@ void Session::peek()
         rt.metrics.passthrough.add();
         phase_ = Phase::Splice;
         LogLine("passthrough")
-            .kv("client", client_.toString())
+            .kv("client", clientText())
             .kv("dst", destination_.toString())
             .kv("sni", sni_.empty() ? "-" : sni_)
             .write();
@@ -332,7 +375,7 @@ void Session::pumpUpstreamHandshake()
         if (verify)
             rt.metrics.upstreamVerifyFail.add();
         LogLine("upstream_tls_failed", "warn")
-            .kv("client", client_.toString())
+            .kv("client", clientText())
             .kv("sni", sni_)
             .kv("dst", destination_.toString())
             .kv("reason", verify ? tls::toString(upTls_->verifyFailure()) : "handshake")
@@ -385,7 +428,7 @@ void Session::pumpDownstreamHandshake()
     if (st != tls::TlsStatus::Ok) {
         rt.metrics.downstreamTlsFail.add();
         LogLine("downstream_tls_failed", "warn")
-            .kv("client", client_.toString())
+            .kv("client", clientText())
             .kv("sni", sni_)
             .kv("detail", downTls_->error())
             .write();
@@ -405,21 +448,53 @@ void Session::enterHttp()
 
 void Session::flushDownTls()
 {
+    downEncrypted_ = 0;
     if (!downTls_ || downTls_->pendingCiphertext() == 0)
         return;
-    std::string out;
+    std::string out = down_.takeBuffer();
     downTls_->takeCiphertext(out);
     down_.send(std::move(out));
 }
 
 void Session::flushUpTls()
 {
+    upEncrypted_ = 0;
     if (!upTls_ || upTls_->pendingCiphertext() == 0)
         return;
-    std::string out;
+    std::string out = up_.takeBuffer();
     upTls_->takeCiphertext(out);
     up_.send(std::move(out));
 }
+
+namespace {
+
+// Plaintext pieces smaller than a TLS record are gathered so that one record
+// carries them; a piece of a record's size or more is encrypted at once
+// (after what was gathered before it), so the buffer stays under two records
+// and a large masked body is never copied into it.
+constexpr std::size_t kGatherLimit = 16 * 1024;
+
+// Returns the plaintext bytes it encrypted (now ciphertext waiting in the
+// endpoint until the batch's flush).
+std::size_t gather(tls::TlsEndpoint& tls, std::string& pending, std::string_view plaintext)
+{
+    if (plaintext.size() < kGatherLimit) {
+        pending.append(plaintext);
+        if (pending.size() < kGatherLimit)
+            return 0;
+        plaintext = {};
+    }
+    std::size_t written = pending.size() + plaintext.size();
+    if (!pending.empty()) {
+        tls.write(pending);
+        pending.clear();
+    }
+    if (!plaintext.empty())
+        tls.write(plaintext);
+    return written;
+}
+
+} // namespace
 
 void Session::sendDown(std::string_view plaintext)
 {
@@ -427,16 +502,57 @@ void Session::sendDown(std::string_view plaintext)
         return;
     if (ex_)
         ex_->responseBytes += plaintext.size();
-    downTls_->write(plaintext);
-    flushDownTls();
+    downEncrypted_ += gather(*downTls_, downPlain_, plaintext);
+    if (batchDepth_ == 0)
+        flushPlaintext();
 }
 
 void Session::sendUp(std::string_view plaintext)
 {
     if (plaintext.empty() || phase_ == Phase::Closing)
         return;
-    upTls_->write(plaintext);
+    upEncrypted_ += gather(*upTls_, upPlain_, plaintext);
+    if (batchDepth_ == 0)
+        flushPlaintext();
+}
+
+void Session::flushPlaintext()
+{
+    if (phase_ == Phase::Closing) {
+        downPlain_.clear();
+        upPlain_.clear();
+        return;
+    }
+    bool wrote = !downPlain_.empty() || !upPlain_.empty() || downEncrypted_ > 0 || upEncrypted_ > 0;
+    if (!downPlain_.empty()) {
+        downTls_->write(downPlain_);
+        downPlain_.clear();
+    }
+    if (!upPlain_.empty()) {
+        upTls_->write(upPlain_);
+        upPlain_.clear();
+    }
+    flushDownTls();
     flushUpTls();
+    if (wrote && phase_ == Phase::Http)
+        applyBackpressure();
+}
+
+std::size_t Session::downQueued() const
+{
+    return down_.pending() + downPlain_.size() + downEncrypted_;
+}
+
+std::size_t Session::upQueued() const
+{
+    return up_.pending() + upPlain_.size() + upEncrypted_;
+}
+
+const std::string& Session::clientText()
+{
+    if (clientText_.empty())
+        clientText_ = client_.toString();
+    return clientText_;
 }
 
 // ---------------------------------------------------------------- upstream bytes
@@ -487,7 +603,8 @@ void Session::readUpstreamTls()
         }
         break;
     }
-    flushUpTls(); // post-handshake messages (session tickets, key updates)
+    // Post-handshake messages SSL_read produced (session tickets, key
+    // updates) leave with the batch's next flush, ahead of later records.
     processResponses();
 }
 
@@ -531,8 +648,7 @@ void Session::readDownstreamTls()
         }
         break;
     }
-    flushDownTls();
-    processRequests();
+    processRequests(); // post-handshake output leaves with the batch's flush
     if (downEof_ && phase_ == Phase::Http && !ex_)
         closeGracefully();
 }
@@ -607,7 +723,7 @@ compact:
     // Backpressure on a client that pipelines far ahead.
     if (downIn_.size() - downOff_ > kMaxPipelined)
         down_.pause();
-    else if (!down_.receiving() && !down_.closed() && !downEof_ && up_.pending() < kHighWater)
+    else if (!down_.receiving() && !down_.closed() && !downEof_ && upQueued() < kHighWater)
         down_.resume();
 }
 
@@ -620,17 +736,15 @@ bool Session::onRequestHead()
     ex_->method = h.method;
     ex_->headRequest = h.isMethod("HEAD");
     // The path is logged masked: a query or path segment may hold an identifier.
-    std::string_view path = h.path();
-    if (auto m = worker_.masker().maskText(path); m)
-        ex_->logPath = m->body;
-    else
-        ex_->logPath = "<unmaskable>";
+    ex_->logPath = worker_.logPath(h.path());
     armTimer(rt.config.timeouts.bodyIdle);
 
     // The request must be for the server the client's TLS named: masking
     // routes are chosen by that name, and a different Host on this
     // connection would be a way around them.
-    if (hostWithoutPort(h.host()) != sni_) {
+    // sni_ is lower case (peekClientHello lowers it): a case-insensitive
+    // comparison, without building a lowered copy.
+    if (!http::iequals(hostWithoutPort(h.host()), sni_)) {
         answerError({421, "misdirected_request", "Host does not match the TLS server name", http::Side::Downstream},
                     true);
         return false;
@@ -905,7 +1019,7 @@ void Session::onResponseHead()
 
     // Unmask responses to masked requests that handed out tokens.
     bool unmask = hasBody && !ex.mapping.empty();
-    std::string mt = mediaType(h.contentType());
+    std::string mt = unmask ? mediaType(h.contentType()) : std::string();
     if (unmask) {
         std::string_view enc = h.contentEncoding();
         if (!enc.empty() && !http::iequals(enc, "identity")) {
@@ -1064,7 +1178,7 @@ void Session::logExchange()
         masked += (masked.empty() ? "" : ",") + type + ":" + std::to_string(n);
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - ex.start).count();
     LogLine line("request", ex.status >= 500 ? "warn" : "info");
-    line.kv("client", client_.toString())
+    line.kv("client", clientText())
         .kv("sni", sni_)
         .kv("method", ex.method)
         .kv("path", ex.logPath)
@@ -1119,13 +1233,13 @@ void Session::upstreamFailed(const std::string& why, int status)
         if (ex_) {
             answerError({status, status == 504 ? "gateway_timeout" : "bad_gateway", why, http::Side::Upstream}, true);
         } else {
-            LogLine("upstream_error", "warn").kv("client", client_.toString()).kv("sni", sni_).kv("detail", why).write();
+            LogLine("upstream_error", "warn").kv("client", clientText()).kv("sni", sni_).kv("detail", why).write();
             closeGracefully();
         }
         return;
     }
     LogLine("upstream_error", "warn")
-        .kv("client", client_.toString())
+        .kv("client", clientText())
         .kv("sni", sni_.empty() ? "-" : sni_)
         .kv("dst", destination_.toString())
         .kv("detail", why)
@@ -1179,7 +1293,7 @@ void Session::onTimeout()
         closeNow(true);
         return;
     default:
-        LogLine("timeout", "info").kv("client", client_.toString()).kv("phase", static_cast<int>(phase_)).write();
+        LogLine("timeout", "info").kv("client", clientText()).kv("phase", static_cast<int>(phase_)).write();
         closeNow(true);
         return;
     }
@@ -1191,9 +1305,9 @@ void Session::applyBackpressure()
 {
     // Reading from one side pauses while the other side's queue is long;
     // onDrained resumes it.
-    if (up_.pending() > kHighWater)
+    if (upQueued() > kHighWater)
         down_.pause();
-    if (down_.pending() > kHighWater)
+    if (downQueued() > kHighWater)
         up_.pause();
 }
 
@@ -1226,9 +1340,19 @@ void Session::drain()
         closeNow();
 }
 
+void Session::sweepBuffers()
+{
+    // The first sweep after an event may come at once; the second is a
+    // whole interval later: released after one to two intervals of quiet.
+    if (quietSweeps_ >= 2 || ++quietSweeps_ < 2 || phase_ != Phase::Http)
+        return;
+    downTls_->releaseBuffers();
+    upTls_->releaseBuffers();
+}
+
 void Session::abort(const char* why)
 {
-    LogLine("connection_aborted", "info").kv("client", client_.toString()).kv("reason", why).write();
+    LogLine("connection_aborted", "info").kv("client", clientText()).kv("reason", why).write();
     closeNow(true);
 }
 
@@ -1236,6 +1360,7 @@ void Session::closeGracefully()
 {
     if (phase_ == Phase::Closing)
         return;
+    flushPlaintext(); // what was queued goes out before close_notify
     if (downTls_ && downTls_->handshakeDone()) {
         downTls_->shutdown();
         flushDownTls();

@@ -53,24 +53,90 @@ public:
     bool finished() const;
     // Closes at once (drain deadline, worker shutdown).
     void abort(const char* why);
+    // Called by the worker every kBufferSweep: a session with no event
+    // during a whole interval gives its TLS record buffers back (they are
+    // kept while it is busy: freeing them per record costs more than it
+    // saves).
+    void sweepBuffers();
 
 private:
     enum class Phase { Peek, Connect, UpstreamTls, DownstreamTls, Http, Splice, Closing };
 
+    // Every entry into the session from the loop (stream events, the timer,
+    // the worker's drain/abort) holds a Batch: plaintext that sendDown() and
+    // sendUp() queue while it is held is encrypted and handed to the stream
+    // when the outermost Batch ends, so the pieces one event produces (a
+    // head, its body, a chunk terminator) leave as one TLS record and one
+    // send instead of one each.
+    class Batch {
+    public:
+        explicit Batch(Session& s) : s_(s)
+        {
+            ++s_.batchDepth_;
+            s_.quietSweeps_ = 0;
+        }
+        ~Batch()
+        {
+            if (--s_.batchDepth_ == 0)
+                s_.flushPlaintext();
+        }
+        Batch(const Batch&) = delete;
+        Batch& operator=(const Batch&) = delete;
+
+    private:
+        Session& s_;
+    };
+
     struct DownHandler : loop::StreamHandler {
         Session* s;
-        void onData(std::string_view b) override { s->onDownData(b); }
-        void onEof() override { s->onDownEof(); }
-        void onError(int e) override { s->onStreamError(e, true); }
-        void onDrained() override { s->onDownDrained(); }
+        void onData(std::string_view b) override
+        {
+            Batch batch(*s);
+            s->onDownData(b);
+        }
+        void onEof() override
+        {
+            Batch batch(*s);
+            s->onDownEof();
+        }
+        void onError(int e) override
+        {
+            Batch batch(*s);
+            s->onStreamError(e, true);
+        }
+        void onDrained() override
+        {
+            Batch batch(*s);
+            s->onDownDrained();
+        }
     };
     struct UpHandler : loop::StreamHandler {
         Session* s;
-        void onData(std::string_view b) override { s->onUpData(b); }
-        void onEof() override { s->onUpEof(); }
-        void onError(int e) override { s->onStreamError(e, false); }
-        void onConnected(int r) override { s->onUpConnected(r); }
-        void onDrained() override { s->onUpDrained(); }
+        void onData(std::string_view b) override
+        {
+            Batch batch(*s);
+            s->onUpData(b);
+        }
+        void onEof() override
+        {
+            Batch batch(*s);
+            s->onUpEof();
+        }
+        void onError(int e) override
+        {
+            Batch batch(*s);
+            s->onStreamError(e, false);
+        }
+        void onConnected(int r) override
+        {
+            Batch batch(*s);
+            s->onUpConnected(r);
+        }
+        void onDrained() override
+        {
+            Batch batch(*s);
+            s->onUpDrained();
+        }
     };
 
     // One request/response exchange.
@@ -114,8 +180,19 @@ private:
     void logExchange();
 
     // --- I/O helpers
-    void sendDown(std::string_view plaintext); // through TLS when intercepting
+    // Plaintext toward the client / upstream (Http phase): queued, and
+    // encrypted and sent when the current Batch ends (at once outside one).
+    void sendDown(std::string_view plaintext);
     void sendUp(std::string_view plaintext);
+    // Encrypts what sendDown/sendUp queued and hands it to the streams
+    // (dropped once the session is Closing: nothing more may go out then).
+    void flushPlaintext();
+    const std::string& clientText(); // client_.toString(), formatted once
+    // Bytes on their way to one side: in the stream's send queue, or still
+    // gathered in this batch as plaintext or as ciphertext not yet handed to
+    // the stream (counted by its plaintext size) — for backpressure.
+    std::size_t downQueued() const;
+    std::size_t upQueued() const;
     void flushDownTls();
     void flushUpTls();
     void applyBackpressure();
@@ -145,6 +222,13 @@ private:
     std::string upIn_;   // upstream plaintext not yet parsed
     std::size_t upOff_ = 0;
     std::unique_ptr<Exchange> ex_;
+    std::string downPlain_; // plaintext for the client, not yet encrypted (see Batch)
+    std::string upPlain_;   // plaintext for upstream, not yet encrypted
+    std::size_t downEncrypted_ = 0; // plaintext bytes encrypted but not yet handed to down_
+    std::size_t upEncrypted_ = 0;
+    int batchDepth_ = 0;
+    unsigned char quietSweeps_ = 0; // sweeps since the last event (see sweepBuffers)
+    std::string clientText_;
     bool downEof_ = false;
     bool upEof_ = false;
     bool upConnected_ = false;

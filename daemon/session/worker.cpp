@@ -20,6 +20,8 @@ constexpr unsigned kBufferSize = 16384;
 // After accept fails for lack of descriptors or memory, wait before retrying
 // instead of spinning; the service recovers once descriptors free up.
 constexpr auto kAcceptBackoff = 100ms;
+// Sessions quiet for one to two of these give their TLS buffers back.
+constexpr auto kBufferSweep = 1s;
 } // namespace
 
 Worker::Worker(Runtime& runtime, unsigned index) : runtime_(runtime), index_(index) { wakeOp_.w = this; }
@@ -53,6 +55,11 @@ Result<void> Worker::init()
         for (auto& [p, s] : sessions_)
             if (!s->finished())
                 s->abort("drain deadline");
+    });
+    bufferSweep_ = std::make_unique<loop::Timer>(*ring_, [this] {
+        for (auto& [p, s] : sessions_)
+            s->sweepBuffers();
+        bufferSweep_->arm(kBufferSweep);
     });
     for (const auto& cfg : runtime_.config.listeners) {
         auto l = std::make_unique<Listening>();
@@ -95,12 +102,15 @@ void Worker::requestStop()
 
 void Worker::run()
 {
+    LogBuffer log; // this thread's lines are written once per turn, before the wait
     for (auto& l : listeners_)
         armAccept(*l);
     armWake();
+    bufferSweep_->arm(kBufferSweep);
     while (!ring_->stopping()) {
         ring_->runOnce(1s);
         reapSessions();
+        LogBuffer::flush();
         if (stopping_ && sessions_.empty())
             ring_->stop();
     }
@@ -174,6 +184,31 @@ void Worker::onWake(int, unsigned)
     for (auto& [p, s] : sessions_)
         s->drain();
     drainDeadline_->arm(runtime_.config.timeouts.drain);
+}
+
+/**
+ * Masking is a pure function of the text, and clients send the same few
+ * paths over and over, so the masked forms of recent paths are kept: a
+ * request then costs a comparison instead of a scan with the whole rule
+ * set. Bounded: kPathCacheEntries paths of at most kPathCacheMaxBytes each,
+ * replaced round-robin; longer paths are masked every time. The original
+ * paths stay in this worker's memory only — never in a log line.
+ */
+const std::string& Worker::logPath(std::string_view path)
+{
+    for (const PathEntry& e : pathCache_)
+        if (!e.masked.empty() && e.path == path)
+            return e.masked;
+    auto m = masker_->maskText(path);
+    if (!m || m->body.empty() || path.size() > kPathCacheMaxBytes) { // failures are not cached
+        uncachedPath_ = m ? std::move(m->body) : std::string("<unmaskable>");
+        return uncachedPath_;
+    }
+    PathEntry& e = pathCache_[pathCacheNext_];
+    pathCacheNext_ = (pathCacheNext_ + 1) % kPathCacheEntries;
+    e.path.assign(path);
+    e.masked = std::move(m->body);
+    return e.masked;
 }
 
 void Worker::sessionClosing(Session* s)

@@ -5,8 +5,11 @@
 // Masker (Vectorscan scratch is per thread). Nothing here is shared with
 // other workers except the Runtime.
 
-#include <unordered_map>
+#include <array>
 #include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
 #include <thread>
 #include <vector>
 
@@ -43,6 +46,9 @@ public:
     unsigned index() const { return index_; }
     // A session closed itself: destroy it once its streams are idle.
     void sessionClosing(Session* s);
+    // A request path as the log shows it: masked (a path or query may hold
+    // an identifier), or "<unmaskable>". Cached: see worker.cpp.
+    const std::string& logPath(std::string_view path);
 
 private:
     struct Listening;
@@ -71,8 +77,19 @@ private:
     void armWake();
     void reapSessions();
 
+    // logPath()'s cache: a few recent paths and their masked forms.
+    struct PathEntry {
+        std::string path;
+        std::string masked;
+    };
+    static constexpr std::size_t kPathCacheEntries = 16;
+    static constexpr std::size_t kPathCacheMaxBytes = 512;
+
     Runtime& runtime_;
     unsigned index_;
+    std::array<PathEntry, kPathCacheEntries> pathCache_;
+    std::size_t pathCacheNext_ = 0;
+    std::string uncachedPath_;
     std::unique_ptr<loop::Ring> ring_;
     std::unique_ptr<loop::BufferRing> buffers_;
     std::unique_ptr<mask::Masker> masker_;
@@ -81,6 +98,7 @@ private:
     std::vector<Session*> closing_;
     std::unique_ptr<loop::Timer> acceptRetry_;
     std::unique_ptr<loop::Timer> drainDeadline_;
+    std::unique_ptr<loop::Timer> bufferSweep_; // Session::sweepBuffers, every kBufferSweep
     UniqueFd wakeFd_;
     std::uint64_t wakeValue_ = 0;
     WakeOp wakeOp_;

@@ -34,9 +34,11 @@ Result<SslCtxPtr> baseContext(const SSL_METHOD* method, const char* ciphers12)
         return fail(takeSslErrors("TLS context settings"));
     // No renegotiation (a DoS lever and never needed), no compression (CRIME).
     SSL_CTX_set_options(ctx.get(), SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
-    // Idle connections give their 34 KiB of record buffers back; veild holds
-    // many idle keep-alive and SSE connections.
-    SSL_CTX_set_mode(ctx.get(), SSL_MODE_RELEASE_BUFFERS);
+    // No SSL_MODE_RELEASE_BUFFERS: it frees and reallocates the ~17 KiB
+    // read and write buffers around every record, several times per request
+    // on a busy keep-alive connection. Idle connections still give their
+    // buffers back: the session calls TlsEndpoint::releaseBuffers() once
+    // it has been quiet for a while.
     return ctx;
 }
 

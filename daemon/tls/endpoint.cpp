@@ -9,28 +9,90 @@ namespace veil::tls {
 
 namespace {
 constexpr std::size_t kMaxBioChunk = INT_MAX; // BIO_read/BIO_write take int lengths
+
+// SSL_get_error reads the thread's error queue, so it must hold nothing
+// from an earlier call. ERR_clear_error always resets all of its slots
+// (dozens of stores and frees); peeking first makes the usual empty case
+// cheap.
+void clearErrors()
+{
+    if (ERR_peek_error() != 0)
+        ERR_clear_error();
+}
+} // namespace
+
+namespace {
+
+// The write side: a BIO that appends every record to a std::string (its
+// data pointer) and never blocks. It answers the controls OpenSSL sends a
+// write BIO: FLUSH (done), PENDING/WPENDING (the bytes held); every other
+// control, such as the kTLS queries, is unsupported (0).
+int sinkWrite(BIO* b, const char* data, int len)
+{
+    if (len <= 0)
+        return 0;
+    static_cast<std::string*>(BIO_get_data(b))->append(data, static_cast<std::size_t>(len));
+    return len;
+}
+
+long sinkCtrl(BIO* b, int cmd, long, void*)
+{
+    switch (cmd) {
+    case BIO_CTRL_FLUSH:
+        return 1;
+    case BIO_CTRL_PENDING:
+    case BIO_CTRL_WPENDING:
+        return static_cast<long>(static_cast<std::string*>(BIO_get_data(b))->size());
+    default:
+        return 0;
+    }
+}
+
+int sinkCreate(BIO* b)
+{
+    BIO_set_init(b, 1);
+    return 1;
+}
+
+const BIO_METHOD* sinkMethod()
+{
+    // Built once, thread-safely (static initialization), never freed.
+    static BIO_METHOD* method = [] {
+        BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "veil ciphertext sink");
+        if (m && (BIO_meth_set_write(m, sinkWrite) != 1 || BIO_meth_set_ctrl(m, sinkCtrl) != 1
+                  || BIO_meth_set_create(m, sinkCreate) != 1)) {
+            BIO_meth_free(m);
+            m = nullptr;
+        }
+        return m;
+    }();
+    return method;
+}
+
 } // namespace
 
 /**
- * Gives `ssl` two memory BIOs. An empty read BIO reports "retry" (not EOF)
+ * Gives `ssl` its BIOs. An empty read BIO (memory) reports "retry" (not EOF)
  * until feedEof(), which is what turns a missing record into WantRead.
  */
 Result<TlsEndpoint> TlsEndpoint::wrap(SslPtr ssl)
 {
     if (!ssl)
         return fail("no SSL object to wrap");
+    const BIO_METHOD* sink = sinkMethod();
     BIO* rbio = BIO_new(BIO_s_mem());
-    BIO* wbio = BIO_new(BIO_s_mem());
+    BIO* wbio = sink ? BIO_new(sink) : nullptr;
     if (!rbio || !wbio) {
         BIO_free(rbio);
         BIO_free(wbio);
-        return fail(takeSslErrors("memory BIO"));
+        return fail(takeSslErrors("TLS BIOs"));
     }
-    SSL_set_bio(ssl.get(), rbio, wbio); // the SSL now owns both
     TlsEndpoint ep;
+    ep.out_ = std::make_unique<std::string>();
+    BIO_set_data(wbio, ep.out_.get());
+    SSL_set_bio(ssl.get(), rbio, wbio); // the SSL now owns both
     ep.ssl_ = std::move(ssl);
     ep.rbio_ = rbio;
-    ep.wbio_ = wbio;
     return ep;
 }
 
@@ -54,24 +116,22 @@ void TlsEndpoint::feedEof()
     BIO_set_mem_eof_return(rbio_, 0);
 }
 
-std::size_t TlsEndpoint::pendingCiphertext() const { return BIO_ctrl_pending(wbio_); }
-
 std::size_t TlsEndpoint::takeCiphertext(std::span<char> out)
 {
-    int want = static_cast<int>(std::min(out.size(), kMaxBioChunk));
-    if (want == 0)
-        return 0;
-    int n = BIO_read(wbio_, out.data(), want);
-    return n > 0 ? static_cast<std::size_t>(n) : 0;
+    std::size_t n = std::min(out.size(), out_->size());
+    std::copy_n(out_->data(), n, out.data());
+    out_->erase(0, n);
+    return n;
 }
 
 void TlsEndpoint::takeCiphertext(std::string& out)
 {
-    std::size_t pending = pendingCiphertext();
-    std::size_t old = out.size();
-    out.resize(old + pending);
-    std::size_t got = takeCiphertext(std::span<char>(out.data() + old, pending));
-    out.resize(old + got);
+    if (out.empty()) {
+        out.swap(*out_); // out_ keeps the caller's capacity for the next records
+        return;
+    }
+    out.append(*out_);
+    out_->clear();
 }
 
 TlsStatus TlsEndpoint::handshake()
@@ -80,7 +140,7 @@ TlsStatus TlsEndpoint::handshake()
         return TlsStatus::Error;
     if (closeKind_ != CloseKind::None)
         return TlsStatus::Closed;
-    ERR_clear_error();
+    clearErrors();
     int ret = SSL_do_handshake(ssl_.get());
     return ret == 1 ? TlsStatus::Ok : settle(ret, "handshake");
 }
@@ -98,7 +158,13 @@ TlsIo TlsEndpoint::read(std::span<char> out)
         return {TlsStatus::Closed, 0};
     if (out.empty())
         return {TlsStatus::Ok, 0};
-    ERR_clear_error();
+    // After the handshake, with no ciphertext buffered in the BIO or the
+    // record layer and no end of stream to report, SSL_read could only say
+    // WantRead: say it without the call (the session's read loop ends with
+    // one such call per batch of records).
+    if (!eof_ && BIO_ctrl_pending(rbio_) == 0 && SSL_has_pending(ssl_.get()) == 0 && SSL_is_init_finished(ssl_.get()))
+        return {TlsStatus::WantRead, 0};
+    clearErrors();
     std::size_t n = 0;
     if (SSL_read_ex(ssl_.get(), out.data(), out.size(), &n) == 1)
         return {TlsStatus::Ok, n};
@@ -117,7 +183,7 @@ TlsIo TlsEndpoint::write(std::string_view plaintext)
         return {TlsStatus::Error, 0};
     if (plaintext.empty())
         return {TlsStatus::Ok, 0};
-    ERR_clear_error();
+    clearErrors();
     std::size_t n = 0;
     if (SSL_write_ex(ssl_.get(), plaintext.data(), plaintext.size(), &n) == 1)
         return {TlsStatus::Ok, n};
@@ -135,9 +201,23 @@ TlsStatus TlsEndpoint::shutdown()
         return TlsStatus::Error;
     if (!SSL_is_init_finished(ssl_.get()) || (SSL_get_shutdown(ssl_.get()) & SSL_SENT_SHUTDOWN))
         return TlsStatus::Ok;
-    ERR_clear_error();
+    clearErrors();
     int ret = SSL_shutdown(ssl_.get());
     return ret >= 0 ? TlsStatus::Ok : settle(ret, "shutdown");
+}
+
+/**
+ * SSL_free_buffers refuses itself while the record layer holds unread or
+ * unsent bytes (since OpenSSL 3.0.14 also processed but undelivered records,
+ * CVE-2024-4741); SSL_has_pending is checked too so a buffered plaintext
+ * record is never at stake. Memory BIOs hold the ciphertext outside these
+ * buffers, so nothing queued is lost.
+ */
+bool TlsEndpoint::releaseBuffers()
+{
+    if (failed_ || !SSL_is_init_finished(ssl_.get()) || SSL_has_pending(ssl_.get()))
+        return false;
+    return SSL_free_buffers(ssl_.get()) == 1;
 }
 
 /**

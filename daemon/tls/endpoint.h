@@ -1,12 +1,15 @@
 #pragma once
 
-// One TLS connection end over a pair of memory BIOs: the network side moves
+// One TLS connection end over two in-memory BIOs: the network side moves
 // ciphertext in and out as bytes, the application side reads and writes
-// plaintext. No sockets: the event loop owns the fd, tests and fuzzers pass
+// plaintext. Incoming ciphertext waits in a memory BIO; outgoing records are
+// appended by a sink BIO straight to a string the endpoint owns, which
+// takeCiphertext(std::string&) hands over without a copy. No sockets: the event loop owns the fd, tests and fuzzers pass
 // bytes. Made by DownstreamContext::accept (server, faces the client) and
 // UpstreamContext::connect (client, faces the real server).
 
 #include <cstddef>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -63,9 +66,12 @@ public:
     // The peer's transport ended (read returned 0): no more ciphertext.
     void feedEof();
     // Ciphertext waiting to be sent to the peer.
-    std::size_t pendingCiphertext() const;
+    std::size_t pendingCiphertext() const { return out_->size(); }
     std::size_t takeCiphertext(std::span<char> out);
-    void takeCiphertext(std::string& out); // appends all pending bytes
+    // Appends all pending bytes to `out`. An empty `out` trades places with
+    // the pending string (no copy); its capacity is reused for the next
+    // records, so a caller that passes back a spent buffer allocates nothing.
+    void takeCiphertext(std::string& out);
 
     // --- application side -----------------------------------------------
     TlsStatus handshake();
@@ -73,6 +79,12 @@ public:
     TlsIo write(std::string_view plaintext);
     // Queues our close_notify (once). Ok when queued.
     TlsStatus shutdown();
+
+    // Frees the record buffers (~34 KiB) of a quiet connection; the next
+    // record allocates them again. Does nothing (false) while a record is
+    // partly read or written or plaintext is unread, or before the handshake
+    // has finished.
+    bool releaseBuffers();
 
     // --- state ------------------------------------------------------------
     bool isServer() const;
@@ -92,7 +104,9 @@ private:
 
     SslPtr ssl_;
     BIO* rbio_ = nullptr; // owned by ssl_: ciphertext from the peer
-    BIO* wbio_ = nullptr; // owned by ssl_: ciphertext for the peer
+    // Ciphertext for the peer: the sink BIO (owned by ssl_) appends to it.
+    // On the heap so the BIO's pointer survives moves of the endpoint.
+    std::unique_ptr<std::string> out_;
     bool eof_ = false;
     bool failed_ = false;
     CloseKind closeKind_ = CloseKind::None;

@@ -79,6 +79,83 @@ TEST_CASE("re-arming a timer moves its deadline")
     CHECK(Clock::now() - start >= 190ms);
 }
 
+TEST_CASE("re-arming a timer earlier fires it at the earlier deadline")
+{
+    auto ring = makeRing();
+    int fired = 0;
+    Timer t(*ring, [&] { ++fired; });
+    Timer later(*ring, [] {});
+    later.arm(5s);
+    t.arm(5s);
+    t.arm(20ms);
+    auto start = Clock::now();
+    runUntil(*ring, [&] { return fired > 0; });
+    CHECK(fired == 1);
+    CHECK(Clock::now() - start < 2s);
+    CHECK(later.armed());
+}
+
+TEST_CASE("timers due together fire in the order they were armed")
+{
+    auto ring = makeRing();
+    std::vector<int> order;
+    Timer a(*ring, [&] { order.push_back(1); });
+    Timer b(*ring, [&] { order.push_back(2); });
+    Timer c(*ring, [&] { order.push_back(3); });
+    ring->runOnce(0ms); // now() is fixed between turns: the three deadlines are equal
+    a.arm(10ms);
+    b.arm(10ms);
+    c.arm(10ms);
+    a.arm(10ms); // same deadline again: keeps its place
+    runUntil(*ring, [&] { return order.size() == 3; });
+    CHECK(order == std::vector<int>{1, 2, 3});
+}
+
+TEST_CASE("re-arming and cancelling many times leaves one entry per armed timer")
+{
+    auto ring = makeRing();
+    int fired = 0;
+    Timer t(*ring, [&] { ++fired; });
+    std::vector<std::unique_ptr<Timer>> others;
+    for (int i = 0; i < 8; ++i) {
+        others.push_back(std::make_unique<Timer>(*ring, [] {}));
+        others.back()->arm(std::chrono::seconds(10 + i));
+    }
+    for (int i = 0; i < 10000; ++i) {
+        t.arm(std::chrono::milliseconds(1000 + i % 7)); // later and earlier, as a session does
+        if (i % 3 == 0)
+            others[static_cast<std::size_t>(i) % others.size()]->arm(std::chrono::seconds(20 - i % 5));
+        if (i % 101 == 0)
+            others[static_cast<std::size_t>(i) % others.size()]->cancel();
+    }
+    std::size_t armed = 1;
+    for (auto& o : others)
+        armed += o->armed() ? 1 : 0;
+    CHECK(ring->armedTimers() == armed);
+    t.cancel();
+    others.clear();
+    CHECK(ring->armedTimers() == 0);
+    ring->runOnce(0ms);
+    CHECK(fired == 0);
+}
+
+TEST_CASE("a timer may re-arm itself and destroy others from its callback")
+{
+    auto ring = makeRing();
+    int fired = 0;
+    auto victim = std::make_unique<Timer>(*ring, [] { FAIL("destroyed timer fired"); });
+    Timer t(*ring, [&] {
+        if (++fired < 3)
+            t.arm(1ms);
+        victim.reset();
+    });
+    t.arm(1ms);
+    victim->arm(1ms);
+    runUntil(*ring, [&] { return fired >= 3; });
+    CHECK(fired == 3);
+    CHECK(ring->armedTimers() == 0);
+}
+
 TEST_CASE("a recv with a provided buffer delivers the bytes and names the buffer")
 {
     auto ring = makeRing();

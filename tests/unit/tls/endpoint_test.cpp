@@ -205,6 +205,36 @@ TEST_CASE("close_notify and an abrupt end are told apart", "[tls][endpoint]")
     }
 }
 
+TEST_CASE("A quiet endpoint gives its record buffers back and keeps working", "[tls][endpoint]")
+{
+    Lab lab;
+    auto leaf = take(lab.forger->forge("api.example.com", std::time(nullptr)));
+    TlsEndpoint server = take(lab.downstream->accept(*leaf));
+    TlsEndpoint client = take(lab.appClient->connect("api.example.com"));
+    CHECK_FALSE(client.releaseBuffers()); // no handshake yet
+    TlsStatus cs, ss;
+    pumpHandshake(client, server, cs, ss);
+    REQUIRE(cs == TlsStatus::Ok);
+    REQUIRE(ss == TlsStatus::Ok);
+    exchangeData(client, server);
+
+    // A record only partly read holds plaintext: the buffers stay.
+    REQUIRE(server.write("partial").status == TlsStatus::Ok);
+    pump(client, server);
+    char first[1];
+    TlsIo r = client.read(first);
+    REQUIRE(r.status == TlsStatus::Ok);
+    REQUIRE(r.bytes == 1);
+    CHECK_FALSE(client.releaseBuffers());
+    CHECK(readAvailable(client) == "artial");
+
+    CHECK(client.releaseBuffers());
+    CHECK(server.releaseBuffers());
+    exchangeData(client, server); // allocated again on the next record
+    CHECK(client.releaseBuffers());
+    CHECK(server.releaseBuffers());
+}
+
 TEST_CASE("Writing before the handshake completes takes nothing", "[tls][endpoint]")
 {
     Lab lab;
