@@ -2,9 +2,63 @@
 
 #include <cstring>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include <simdjson.h>
 
 namespace veil::mask::json {
+
+struct Parser::Impl {
+    simdjson::dom::parser parser;
+};
+
+Parser::Parser() : impl_(std::make_unique<Impl>()) {}
+Parser::~Parser() = default;
+
+bool Parser::parse(std::string_view text, std::string* why)
+{
+    auto err = impl_->parser.parse(text.data(), text.size(), true).error();
+    if (err) {
+        if (why)
+            *why = simdjson::error_message(err);
+        return false;
+    }
+    return true;
+}
+
+// simdjson keeps stage 1's index in the parser ("for benchmarking access");
+// stage 2 reads it and leaves it as it was.
+const std::uint32_t* Parser::indexes() const
+{
+    return impl_->parser.implementation->structural_indexes.get();
+}
+
+std::size_t Parser::indexCount() const
+{
+    return impl_->parser.implementation->n_structural_indexes;
+}
+
+void backslashBits(std::string_view text, std::vector<std::uint64_t>& bits)
+{
+    const std::size_t n = text.size();
+    bits.assign(n / 64 + 1, 0);
+    const char* p = text.data();
+    std::size_t i = 0;
+#if defined(__SSE2__)
+    const __m128i bs = _mm_set1_epi8('\\');
+    auto mask16 = [&](std::size_t at) {
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + at));
+        return static_cast<std::uint64_t>(static_cast<std::uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, bs))));
+    };
+    for (; i + 64 <= n; i += 64)
+        bits[i / 64] = mask16(i) | mask16(i + 16) << 16 | mask16(i + 32) << 32 | mask16(i + 48) << 48;
+#endif
+    for (; i < n; ++i)
+        if (p[i] == '\\')
+            bits[i / 64] |= std::uint64_t{1} << (i % 64);
+}
 
 bool validate(std::string_view text, std::string* why)
 {
@@ -66,7 +120,84 @@ void appendUtf8(std::uint32_t cp, std::string& out)
     }
 }
 
+// appendUtf8 for a raw buffer; returns the bytes written.
+std::size_t putUtf8(std::uint32_t cp, char* out)
+{
+    if (cp < 0x80) {
+        out[0] = static_cast<char>(cp);
+        return 1;
+    }
+    if (cp < 0x800) {
+        out[0] = static_cast<char>(0xC0 | (cp >> 6));
+        out[1] = static_cast<char>(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        out[0] = static_cast<char>(0xE0 | (cp >> 12));
+        out[1] = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+        out[2] = static_cast<char>(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    out[0] = static_cast<char>(0xF0 | (cp >> 18));
+    out[1] = static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+    out[2] = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out[3] = static_cast<char>(0x80 | (cp & 0x3F));
+    return 4;
+}
+
 } // namespace
+
+std::ptrdiff_t unescapeTo(std::string_view raw, char* out)
+{
+    const char* p = raw.data();
+    const std::size_t n = raw.size();
+    std::size_t i = 0;
+    char* o = out;
+    while (i < n) {
+        const void* bs = std::memchr(p + i, '\\', n - i);
+        const std::size_t run = (bs ? static_cast<std::size_t>(static_cast<const char*>(bs) - p) : n) - i;
+        std::memcpy(o, p + i, run);
+        o += run;
+        i += run;
+        if (i >= n)
+            break;
+        if (i + 1 >= n)
+            return -1;
+        const char e = p[i + 1];
+        i += 2;
+        switch (e) {
+        case '"': *o++ = '"'; break;
+        case '\\': *o++ = '\\'; break;
+        case '/': *o++ = '/'; break;
+        case 'b': *o++ = '\b'; break;
+        case 'f': *o++ = '\f'; break;
+        case 'n': *o++ = '\n'; break;
+        case 'r': *o++ = '\r'; break;
+        case 't': *o++ = '\t'; break;
+        case 'u': {
+            std::uint32_t cp;
+            if (!readHex4(raw, i, cp))
+                return -1;
+            i += 4;
+            if (cp >= 0xD800 && cp <= 0xDBFF) {
+                std::uint32_t lo;
+                if (i + 6 > n || p[i] != '\\' || p[i + 1] != 'u' || !readHex4(raw, i + 2, lo) || lo < 0xDC00 ||
+                    lo > 0xDFFF)
+                    return -1; // lone high surrogate
+                i += 6;
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+                return -1; // lone low surrogate
+            }
+            o += putUtf8(cp, o);
+            break;
+        }
+        default:
+            return -1;
+        }
+    }
+    return o - out;
+}
 
 bool unescape(std::string_view raw, std::string& out, std::vector<std::uint32_t>* rawPos)
 {
@@ -131,6 +262,63 @@ bool unescape(std::string_view raw, std::string& out, std::vector<std::uint32_t>
     if (rawPos)
         rawPos->push_back(static_cast<std::uint32_t>(n));
     return true;
+}
+
+void rawOffsets(std::string_view raw, std::vector<std::uint32_t>& at, std::vector<std::uint8_t>* boundary)
+{
+    if (boundary)
+        boundary->assign(at.size(), 0);
+    std::size_t k = 0;
+    std::size_t i = 0;       // raw offset of the current unit
+    std::uint32_t d = 0;     // decoded offset of its first byte
+    const std::size_t n = raw.size();
+    const char* p = raw.data();
+    while (k < at.size()) {
+        if (i >= n) { // the decoded end
+            for (; k < at.size(); ++k) {
+                at[k] = static_cast<std::uint32_t>(n);
+                if (boundary)
+                    (*boundary)[k] = 1;
+            }
+            break;
+        }
+        // The unit at i: its raw length and how many bytes it decodes to.
+        std::size_t rawLen = 1;
+        std::uint32_t decLen = 1;
+        if (p[i] != '\\') {
+            // A run without escapes: every byte is a unit.
+            const void* bs = std::memchr(p + i, '\\', n - i);
+            const std::size_t run = (bs ? static_cast<std::size_t>(static_cast<const char*>(bs) - p) : n) - i;
+            for (; k < at.size() && at[k] < d + run; ++k) {
+                if (boundary)
+                    (*boundary)[k] = 1;
+                at[k] = static_cast<std::uint32_t>(i + (at[k] - d));
+            }
+            i += run;
+            d += static_cast<std::uint32_t>(run);
+            continue;
+        }
+        if (p[i + 1] == 'u') {
+            std::uint32_t cp = 0;
+            readHex4(raw, i + 2, cp); // valid content: cannot fail
+            rawLen = 6;
+            if (cp >= 0xD800 && cp <= 0xDBFF) {
+                rawLen = 12;
+                decLen = 4;
+            } else {
+                decLen = cp < 0x80 ? 1 : cp < 0x800 ? 2 : 3;
+            }
+        } else {
+            rawLen = 2;
+        }
+        for (; k < at.size() && at[k] < d + decLen; ++k) {
+            if (boundary)
+                (*boundary)[k] = at[k] == d;
+            at[k] = static_cast<std::uint32_t>(i);
+        }
+        i += rawLen;
+        d += decLen;
+    }
 }
 
 void escape(std::string_view utf8, std::string& out)
