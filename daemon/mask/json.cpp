@@ -120,6 +120,28 @@ void appendUtf8(std::uint32_t cp, std::string& out)
     }
 }
 
+// Offset of the first backslash in p[0, n), or n. Eight bytes at a time:
+// strings inside JSON text have short runs between escapes, where a memchr
+// call costs more than the run.
+std::size_t findBackslash(const char* p, std::size_t n)
+{
+    constexpr std::uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    constexpr std::uint64_t backslashes = ones * static_cast<unsigned char>('\\');
+    std::size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        std::uint64_t w;
+        std::memcpy(&w, p + i, 8);
+        w ^= backslashes; // a backslash byte is now zero
+        const std::uint64_t zero = (w - ones) & ~w & highs; // exact for the lowest zero byte
+        if (zero)
+            return i + static_cast<std::size_t>(__builtin_ctzll(zero)) / 8;
+    }
+    for (; i < n; ++i)
+        if (p[i] == '\\')
+            return i;
+    return n;
+}
+
 // appendUtf8 for a raw buffer; returns the bytes written.
 std::size_t putUtf8(std::uint32_t cp, char* out)
 {
@@ -153,14 +175,31 @@ std::ptrdiff_t unescapeTo(std::string_view raw, char* out)
     const std::size_t n = raw.size();
     std::size_t i = 0;
     char* o = out;
+    constexpr std::uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    constexpr std::uint64_t backslashes = ones * static_cast<unsigned char>('\\');
     while (i < n) {
-        const void* bs = std::memchr(p + i, '\\', n - i);
-        const std::size_t run = (bs ? static_cast<std::size_t>(static_cast<const char*>(bs) - p) : n) - i;
-        std::memcpy(o, p + i, run);
-        o += run;
-        i += run;
-        if (i >= n)
-            break;
+        // Copy eight bytes at a time up to the next backslash. A word is
+        // stored whole: out has room for raw.size() bytes and o <= out + i,
+        // and the bytes past the backslash are overwritten next.
+        if (i + 8 <= n) {
+            std::uint64_t w;
+            std::memcpy(&w, p + i, 8);
+            std::memcpy(o, &w, 8);
+            const std::uint64_t x = w ^ backslashes;
+            const std::uint64_t zero = (x - ones) & ~x & highs; // exact for the lowest zero byte
+            if (!zero) {
+                i += 8;
+                o += 8;
+                continue;
+            }
+            const auto k = static_cast<std::size_t>(__builtin_ctzll(zero)) / 8;
+            i += k;
+            o += k;
+        } else if (p[i] != '\\') {
+            *o++ = p[i++];
+            continue;
+        }
+        // p[i] is a backslash.
         if (i + 1 >= n)
             return -1;
         const char e = p[i + 1];
@@ -287,8 +326,7 @@ void rawOffsets(std::string_view raw, std::vector<std::uint32_t>& at, std::vecto
         std::uint32_t decLen = 1;
         if (p[i] != '\\') {
             // A run without escapes: every byte is a unit.
-            const void* bs = std::memchr(p + i, '\\', n - i);
-            const std::size_t run = (bs ? static_cast<std::size_t>(static_cast<const char*>(bs) - p) : n) - i;
+            const std::size_t run = findBackslash(p + i, n - i);
             for (; k < at.size() && at[k] < d + run; ++k) {
                 if (boundary)
                     (*boundary)[k] = 1;

@@ -79,9 +79,13 @@ constexpr std::size_t kMaxBody = std::size_t{1} << 31; // offsets are 32-bit
 // Ends every text in the scan buffer (see step 2 above).
 constexpr char kSeparator = '\0';
 
+// Ends [from, to] (every offset) at which rule `id` matches: a rule such
+// as an ARN's resource `[…]*` ends at every byte of a long value, and a run
+// is one entry however long it is.
 struct Hit {
     std::uint32_t seg;
     std::uint32_t id;
+    std::uint32_t from;
     std::uint32_t to;
 };
 
@@ -208,6 +212,7 @@ struct Doc {
     // changed); only those are decoded again. Empty: all of them.
     std::vector<std::uint8_t> dirty;
     std::uint32_t rawSeg = 0;
+    bool blanked = false; // some string of its raw text is blanked in the scan buffer
     bool processed = false;
     // After emit(): the document's edits, and its masked text (nested
     // documents, for the residual check).
@@ -227,6 +232,7 @@ struct Doc {
         cands.clear();
         dirty.clear();
         rawSeg = 0;
+        blanked = false;
         processed = false;
         edits.clear();
         masked = {};
@@ -370,6 +376,7 @@ struct Masker::Impl {
     std::uint32_t tailSeg = 0;
     std::size_t scanned = 0;
     std::vector<Hit> hits;
+    std::vector<std::int32_t> lastRun; // per rule: its last entry in hits, or -1
     std::uint32_t hitSeg = 0;  // per-text scans: the segment being scanned
     std::uint32_t hitBase = 0; // offset of the scanned range in scanBuf
     std::vector<Candidate> cands; // per segment, see Segment::cand
@@ -484,8 +491,10 @@ struct Masker::Impl {
         closeTail();
         const auto base = static_cast<std::uint32_t>(scanBuf.size());
         scanBuf.append(d.text);
-        scanBuf.push_back(kSeparator);
-        d.rawSeg = static_cast<std::uint32_t>(segs.size());
+        // Left open: a JSON text with nothing blanked is also the context
+        // of the value after it (see addStr).
+        tailOpen = true;
+        tailSeg = d.rawSeg = static_cast<std::uint32_t>(segs.size());
         segs.push_back({base, base + static_cast<std::uint32_t>(d.text.size()), 0, di, -1});
         for (std::uint32_t ti = 0; ti < d.toks.size(); ++ti) {
             Tok& t = d.toks[ti];
@@ -494,8 +503,10 @@ struct Masker::Impl {
             // The raw scan does not need the contents of strings with
             // escapes (they are scanned decoded) or of skipped base64 data:
             // blanked, they cost Vectorscan next to nothing.
-            if (t.escaped || t.skip)
+            if (t.escaped || t.skip) {
                 std::memset(scanBuf.data() + base + t.begin, ' ', t.end - t.begin);
+                d.blanked = true;
+            }
             if (t.skip)
                 continue;
             // A value whose context (its key, or the sibling value before
@@ -525,6 +536,10 @@ struct Masker::Impl {
         std::string_view raw = d.text.substr(t.begin, t.end - t.begin);
         if (!t.escaped) {
             scanBuf.append(raw);
+            return Ok{};
+        }
+        if (d.strOf[ti] >= 0 && !d.strs[static_cast<std::size_t>(d.strOf[ti])].inert) { // decoded already
+            scanBuf.append(d.strs[static_cast<std::size_t>(d.strOf[ti])].decoded);
             return Ok{};
         }
         const std::size_t at = scanBuf.size();
@@ -593,9 +608,17 @@ struct Masker::Impl {
         if (t.kind == Kind::String && t.key >= 0) {
             const auto ki = static_cast<std::size_t>(t.key);
             const bool sibling = ki > 0 && d.toks[ki - 1].kind == Kind::String;
+            // The buffer may end with the sibling's decoded text: as the
+            // value of its own segment, or as the raw text of the JSON
+            // document it holds if nothing in that was blanked.
             const Segment* tail = tailOpen ? &segs[tailSeg] : nullptr;
-            if (sibling && tail && tail->doc == di && tail->str >= 0 &&
-                d.strs[static_cast<std::size_t>(tail->str)].tok == ki - 1) {
+            const std::int32_t ps = sibling ? d.strOf[ki - 1] : -1;
+            const std::int32_t pn = ps >= 0 ? d.strs[static_cast<std::size_t>(ps)].nested : -1;
+            const bool chain =
+                tail && ((tail->doc == di && tail->str >= 0 && d.strs[static_cast<std::size_t>(tail->str)].tok == ki - 1) ||
+                         (pn >= 0 && tail->str < 0 && tail->doc == static_cast<std::uint32_t>(pn) &&
+                          !docs[static_cast<std::size_t>(pn)]->blanked));
+            if (sibling && chain) {
                 seg.begin = tail->begin + tail->from;
                 scanBuf += "\",\"";
             } else {
@@ -628,10 +651,23 @@ struct Masker::Impl {
 
     // ---- scanning -----------------------------------------------------------
 
+    void addEnd(unsigned id, std::uint32_t at)
+    {
+        std::int32_t& last = lastRun[id];
+        if (last >= 0) {
+            Hit& run = hits[static_cast<std::size_t>(last)];
+            if (run.to == at || run.to + 1 == at) {
+                run.to = at;
+                return;
+            }
+        }
+        last = static_cast<std::int32_t>(hits.size());
+        hits.push_back({hitSeg, id, at, at});
+    }
     static int onMatch(unsigned id, unsigned long long, unsigned long long to, unsigned, void* ctx)
     {
         auto* self = static_cast<Impl*>(ctx);
-        self->hits.push_back({self->hitSeg, id, self->hitBase + static_cast<std::uint32_t>(to)});
+        self->addEnd(id, self->hitBase + static_cast<std::uint32_t>(to));
         return 0;
     }
     // Per-text scans: only ends in the text's value part (see above).
@@ -639,7 +675,7 @@ struct Masker::Impl {
     {
         auto* self = static_cast<Impl*>(ctx);
         if (to > self->segs[self->hitSeg].from)
-            self->hits.push_back({self->hitSeg, id, self->hitBase + static_cast<std::uint32_t>(to)});
+            self->addEnd(id, self->hitBase + static_cast<std::uint32_t>(to));
         return 0;
     }
 
@@ -661,38 +697,40 @@ struct Masker::Impl {
         if (!scratch)
             return fail(MaskError{Unmaskable::Internal, "could not allocate Vectorscan scratch"});
         hits.clear();
+        lastRun.assign(rs.rules().size(), -1);
         if (!rs.boundarySensitive()) {
             hitBase = segs[first].begin;
             if (hs_scan(rs.database(), scanBuf.data() + hitBase, segs.back().end - hitBase, 0, scratch, onMatch,
                         this) != HS_SUCCESS)
                 return fail(MaskError{Unmaskable::Internal, "Vectorscan scan failed"});
-            // Which text's value part each end is in. Others (in a context,
-            // or just past a separator) cannot give a candidate.
-            auto segEnd = segs.begin() + static_cast<std::ptrdiff_t>(first);
-            std::size_t kept = 0;
-            for (const Hit& h : hits) {
-                auto it = std::lower_bound(segEnd, segs.end(), h.to,
-                                           [](const Segment& s, std::uint32_t to) { return s.end < to; });
-                if (it == segs.end() || it->begin + it->from >= h.to)
-                    continue;
-                hits[kept++] = {static_cast<std::uint32_t>(it - segs.begin()), h.id, h.to};
-            }
-            hits.resize(kept);
+            assignRuns(first);
         } else {
             for (std::size_t si = first; si < segs.size(); ++si) {
                 hitSeg = static_cast<std::uint32_t>(si);
                 hitBase = segs[si].begin;
+                lastRun.assign(rs.rules().size(), -1);
                 if (hs_scan(rs.database(), scanBuf.data() + hitBase, segs[si].end - hitBase, 0, scratch,
                             onMatchValue, this) != HS_SUCCESS)
                     return fail(MaskError{Unmaskable::Internal, "Vectorscan scan failed"});
             }
         }
-        // Per text, per rule, longest end first (see locateAll).
+        // Per text, per rule, longest end first (see locateAll); runs that
+        // touch (ends reported out of order) become one.
         std::sort(hits.begin(), hits.end(), [](const Hit& a, const Hit& b) {
             if (a.seg != b.seg)
                 return a.seg < b.seg;
             return a.id != b.id ? a.id < b.id : a.to > b.to;
         });
+        std::size_t kept = 0;
+        for (std::size_t i = 0; i < hits.size(); ++i) {
+            Hit& last = hits[kept - (kept > 0)];
+            if (kept > 0 && last.seg == hits[i].seg && last.id == hits[i].id && hits[i].to + 1 >= last.from) {
+                last.from = std::min(last.from, hits[i].from);
+                continue;
+            }
+            hits[kept++] = hits[i];
+        }
+        hits.resize(kept);
         std::size_t h = 0;
         for (std::size_t si = first; si < segs.size(); ++si) {
             Segment& s = segs[si];
@@ -707,6 +745,43 @@ struct Masker::Impl {
         return Ok{};
     }
 
+    // Gives each run of the joined scan the text whose value part holds its
+    // ends, splitting it where it spans several. Ends elsewhere (in a
+    // context, or just past a separator) cannot give a candidate.
+    void assignRuns(std::size_t first)
+    {
+        const auto lo = segs.begin() + static_cast<std::ptrdiff_t>(first);
+        const std::size_t n = hits.size();
+        for (std::size_t i = 0; i < n; ++i) {
+            const Hit run = hits[i];
+            hits[i].seg = UINT32_MAX;
+            // The text holding the run's last end (the scan stops at the
+            // last text's end), then the texts before it.
+            auto it = std::lower_bound(lo, segs.end(), run.to,
+                                       [](const Segment& s, std::uint32_t t) { return s.end < t; });
+            std::uint32_t to = run.to;
+            for (;;) {
+                const std::uint32_t value = it->begin + it->from; // ends must be after it
+                if (to > value) {
+                    const Hit piece{static_cast<std::uint32_t>(it - segs.begin()), run.id,
+                                    std::max(run.from, value + 1), to};
+                    if (hits[i].seg == UINT32_MAX)
+                        hits[i] = piece;
+                    else
+                        hits.push_back(piece);
+                }
+                if (run.from > value || it == lo)
+                    break;
+                --it;
+                to = std::min(value, it->end);
+                if (to < run.from)
+                    break;
+            }
+        }
+        hits.erase(std::remove_if(hits.begin(), hits.end(), [](const Hit& h) { return h.seg == UINT32_MAX; }),
+                   hits.end());
+    }
+
     // Candidates of hits[h, e) (one segment, sorted by rule then end
     // descending). Vectorscan reports ends only; the rule's finder gives the
     // leftmost start of a match ending there (and its group). An end inside
@@ -718,29 +793,33 @@ struct Masker::Impl {
         const auto& rules = rs.rules();
         std::uint32_t takenFrom = 0, takenTo = 0, takenRule = UINT32_MAX;
         for (; h < e; ++h) {
-            const Hit& hit = hits[h];
-            const std::uint32_t to = hit.to - s.begin;
-            if (hit.id != takenRule) {
-                takenRule = hit.id;
+            const Hit& run = hits[h];
+            if (run.id != takenRule) {
+                takenRule = run.id;
                 takenFrom = takenTo = 0;
             }
-            if (to > takenFrom && to < takenTo)
-                continue;
-            const RuleSet::Compiled& rule = rules[hit.id];
-            std::uint32_t begin = 0, vb = 0, ve = 0;
-            if (!locate(rule, text, to, begin, vb, ve))
-                continue;
-            if (begin > 0 && rule.notBefore[static_cast<unsigned char>(text[begin - 1])])
-                continue;
-            if (to < text.size() && rule.notAfter[static_cast<unsigned char>(text[to])])
-                continue;
-            if (ve <= vb || vb < s.from)
-                continue;
-            if (rule.spec.validate && !rule.spec.validate(text.substr(vb, ve - vb)))
-                continue;
-            cands.push_back({hit.id, vb - s.from, ve - s.from});
-            takenFrom = begin;
-            takenTo = to;
+            const RuleSet::Compiled& rule = rules[run.id];
+            const std::uint32_t low = run.from - s.begin;
+            for (std::uint32_t to = run.to - s.begin + 1; to-- > low;) {
+                if (to > takenFrom && to < takenTo) {
+                    to = takenFrom + 1; // the next end not inside: takenFrom
+                    continue;
+                }
+                std::uint32_t begin = 0, vb = 0, ve = 0;
+                if (!locate(rule, text, to, begin, vb, ve))
+                    continue;
+                if (begin > 0 && rule.notBefore[static_cast<unsigned char>(text[begin - 1])])
+                    continue;
+                if (to < text.size() && rule.notAfter[static_cast<unsigned char>(text[to])])
+                    continue;
+                if (ve <= vb || vb < s.from)
+                    continue;
+                if (rule.spec.validate && !rule.spec.validate(text.substr(vb, ve - vb)))
+                    continue;
+                cands.push_back({run.id, vb - s.from, ve - s.from});
+                takenFrom = begin;
+                takenTo = to;
+            }
         }
     }
 
@@ -1023,15 +1102,19 @@ struct Masker::Impl {
                 return tokens[s.entry];
         }
         const std::string& name = rs.tokenTypes()[type];
-        char num[16];
         std::string_view token;
         const auto at = static_cast<std::uint32_t>(tokText.size());
         do {
             tokText.resize(at);
             tokText += name;
             tokText += '_';
-            int n = std::snprintf(num, sizeof num, "%03u", ++nextNumber[type]);
-            tokText.append(num, static_cast<std::size_t>(n));
+            // The number, at least 3 digits ("%03u").
+            char digits[12];
+            std::size_t nd = 0;
+            for (unsigned v = ++nextNumber[type]; v > 0 || nd < 3; v /= 10)
+                digits[nd++] = static_cast<char>('0' + v % 10);
+            while (nd > 0)
+                tokText += digits[--nd];
             token = std::string_view(tokText).substr(at);
         } while (std::binary_search(existing.begin(), existing.end(), token));
         const auto entry = static_cast<std::uint32_t>(originals.size());
@@ -1158,8 +1241,12 @@ struct Masker::Impl {
             // the string is re-escaped whole.
             Doc& nd = *docs[static_cast<std::size_t>(s.nested)];
             emit(static_cast<std::uint32_t>(s.nested));
-            char* masked = arena.allocate(maskedSize(nd));
-            nd.masked = std::string_view(masked, applyEdits(nd.text, nd.edits, masked));
+            auto maskNested = [&] {
+                char* masked = arena.allocate(maskedSize(nd));
+                nd.masked = std::string_view(masked, applyEdits(nd.text, nd.edits, masked));
+            };
+            if (opts.residualCheck)
+                maskNested();
             const std::size_t first = d.edits.size();
             for (const Edit& e : nd.edits) {
                 strTmp.assign(editText(e));
@@ -1177,6 +1264,8 @@ struct Masker::Impl {
             if (toRaw(d.text, t, d.edits, first))
                 continue;
             d.edits.resize(first);
+            if (nd.masked.data() == nullptr)
+                maskNested();
             const auto at = static_cast<std::uint32_t>(etext.size());
             json::escape(nd.masked, etext);
             d.edits.push_back({t.begin, t.end, at, static_cast<std::uint32_t>(etext.size()) - at});
@@ -1366,6 +1455,10 @@ Result<Masked, MaskError> Masker::maskJson(std::string_view body)
     }
     im.sealExisting();
     im.mapping = &m.mapping;
+    std::size_t spans = 0;
+    for (std::size_t di = 0; di < im.ndocs; ++di)
+        spans += im.docs[di]->cands.size();
+    m.mapping.reserve(spans);
     im.emit(top);
     im.mapping = nullptr;
     im.fillStats(m.stats);
