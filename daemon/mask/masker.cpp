@@ -471,6 +471,7 @@ struct Masker::Impl {
     // Tokens of `d`, whose text parser.parse() just accepted.
     void collect(Doc& d)
     {
+        d.toks.clear();
         Collector col(d.text, d.toks, frames);
         parser.walk(d.text, col);
         d.strOf.assign(d.toks.size(), -1);
