@@ -120,28 +120,6 @@ void appendUtf8(std::uint32_t cp, std::string& out)
     }
 }
 
-// Offset of the first backslash in p[0, n), or n. Eight bytes at a time:
-// strings inside JSON text have short runs between escapes, where a memchr
-// call costs more than the run.
-std::size_t findBackslash(const char* p, std::size_t n)
-{
-    constexpr std::uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
-    constexpr std::uint64_t backslashes = ones * static_cast<unsigned char>('\\');
-    std::size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        std::uint64_t w;
-        std::memcpy(&w, p + i, 8);
-        w ^= backslashes; // a backslash byte is now zero
-        const std::uint64_t zero = (w - ones) & ~w & highs; // exact for the lowest zero byte
-        if (zero)
-            return i + static_cast<std::size_t>(__builtin_ctzll(zero)) / 8;
-    }
-    for (; i < n; ++i)
-        if (p[i] == '\\')
-            return i;
-    return n;
-}
-
 // appendUtf8 for a raw buffer; returns the bytes written.
 std::size_t putUtf8(std::uint32_t cp, char* out)
 {
@@ -169,7 +147,7 @@ std::size_t putUtf8(std::uint32_t cp, char* out)
 
 } // namespace
 
-std::ptrdiff_t unescapeTo(std::string_view raw, char* out)
+std::ptrdiff_t unescapeTo(std::string_view raw, char* out, std::vector<EscapeUnit>* units)
 {
     const char* p = raw.data();
     const std::size_t n = raw.size();
@@ -203,6 +181,8 @@ std::ptrdiff_t unescapeTo(std::string_view raw, char* out)
         if (i + 1 >= n)
             return -1;
         const char e = p[i + 1];
+        const std::size_t unitRaw = i;
+        char* const unitOut = o;
         i += 2;
         switch (e) {
         case '"': *o++ = '"'; break;
@@ -234,6 +214,9 @@ std::ptrdiff_t unescapeTo(std::string_view raw, char* out)
         default:
             return -1;
         }
+        if (units)
+            units->push_back({static_cast<std::uint32_t>(unitOut - out), static_cast<std::uint32_t>(unitRaw),
+                              static_cast<std::uint8_t>(o - unitOut), static_cast<std::uint8_t>(i - unitRaw)});
     }
     return o - out;
 }
@@ -303,59 +286,32 @@ bool unescape(std::string_view raw, std::string& out, std::vector<std::uint32_t>
     return true;
 }
 
-void rawOffsets(std::string_view raw, std::vector<std::uint32_t>& at, std::vector<std::uint8_t>* boundary)
+void rawOffsets(const EscapeUnit* units, std::size_t n, std::size_t decodedSize, std::size_t rawSize,
+                std::vector<std::uint32_t>& at, std::vector<std::uint8_t>* boundary)
 {
     if (boundary)
         boundary->assign(at.size(), 0);
-    std::size_t k = 0;
-    std::size_t i = 0;       // raw offset of the current unit
-    std::uint32_t d = 0;     // decoded offset of its first byte
-    const std::size_t n = raw.size();
-    const char* p = raw.data();
-    while (k < at.size()) {
-        if (i >= n) { // the decoded end
-            for (; k < at.size(); ++k) {
-                at[k] = static_cast<std::uint32_t>(n);
-                if (boundary)
-                    (*boundary)[k] = 1;
-            }
-            break;
-        }
-        // The unit at i: its raw length and how many bytes it decodes to.
-        std::size_t rawLen = 1;
-        std::uint32_t decLen = 1;
-        if (p[i] != '\\') {
-            // A run without escapes: every byte is a unit.
-            const std::size_t run = findBackslash(p + i, n - i);
-            for (; k < at.size() && at[k] < d + run; ++k) {
-                if (boundary)
-                    (*boundary)[k] = 1;
-                at[k] = static_cast<std::uint32_t>(i + (at[k] - d));
-            }
-            i += run;
-            d += static_cast<std::uint32_t>(run);
-            continue;
-        }
-        if (p[i + 1] == 'u') {
-            std::uint32_t cp = 0;
-            readHex4(raw, i + 2, cp); // valid content: cannot fail
-            rawLen = 6;
-            if (cp >= 0xD800 && cp <= 0xDBFF) {
-                rawLen = 12;
-                decLen = 4;
-            } else {
-                decLen = cp < 0x80 ? 1 : cp < 0x800 ? 2 : 3;
-            }
+    std::size_t u = 0; // the first unit not before at[k]'s
+    for (std::size_t k = 0; k < at.size(); ++k) {
+        const std::uint32_t d = at[k];
+        while (u < n && units[u].decoded + units[u].decodedLen <= d)
+            ++u;
+        bool start = true;
+        std::uint32_t r;
+        if (d >= decodedSize) {
+            r = static_cast<std::uint32_t>(rawSize);
+        } else if (u < n && units[u].decoded <= d) { // inside unit u
+            r = units[u].raw;
+            start = d == units[u].decoded;
+        } else if (u > 0) { // after unit u-1, one to one
+            const EscapeUnit& p = units[u - 1];
+            r = p.raw + p.rawLen + (d - (p.decoded + p.decodedLen));
         } else {
-            rawLen = 2;
+            r = d;
         }
-        for (; k < at.size() && at[k] < d + decLen; ++k) {
-            if (boundary)
-                (*boundary)[k] = at[k] == d;
-            at[k] = static_cast<std::uint32_t>(i);
-        }
-        i += rawLen;
-        d += decLen;
+        at[k] = r;
+        if (boundary)
+            (*boundary)[k] = start;
     }
 }
 

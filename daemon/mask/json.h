@@ -32,15 +32,28 @@ bool validate(std::string_view text, std::string* why = nullptr);
 // Returns false on an invalid escape or a lone surrogate.
 bool unescape(std::string_view raw, std::string& out, std::vector<std::uint32_t>* rawPos = nullptr);
 
-// Decodes like unescape() into `out`, which has room for raw.size() bytes
-// (decoding never grows a string). Returns the decoded size, or -1.
-std::ptrdiff_t unescapeTo(std::string_view raw, char* out);
+// An escape unit of a decoded string: raw[raw, raw + rawLen) decoded to
+// decoded[decoded, decoded + decodedLen). Bytes between units map one to one.
+struct EscapeUnit {
+    std::uint32_t decoded;
+    std::uint32_t raw;
+    std::uint8_t decodedLen;
+    std::uint8_t rawLen;
+};
 
-// For decoded offsets `at` (ascending) of valid string content `raw`: the
-// raw offset of the escape unit that produced decoded byte at[k] (raw.size()
-// at the decoded end), i.e. rawPos[at[k]] of unescape(), in place; and
-// whether at[k] starts a unit (or is 0 or the end) in `boundary`.
-void rawOffsets(std::string_view raw, std::vector<std::uint32_t>& at, std::vector<std::uint8_t>* boundary = nullptr);
+// Decodes like unescape() into `out`, which has room for raw.size() bytes
+// (decoding never grows a string, and this writes anywhere in that room).
+// Appends the string's escape units to `units` if given. Returns the
+// decoded size, or -1.
+std::ptrdiff_t unescapeTo(std::string_view raw, char* out, std::vector<EscapeUnit>* units = nullptr);
+
+// For decoded offsets `at` (ascending) of a string with escape units
+// units[0, n): the raw offset of the unit that produced decoded byte at[k]
+// (the raw end at the decoded end), i.e. rawPos[at[k]] of unescape(), in
+// place; and whether at[k] starts a unit (or is the decoded end) in
+// `boundary`.
+void rawOffsets(const EscapeUnit* units, std::size_t n, std::size_t decodedSize, std::size_t rawSize,
+                std::vector<std::uint32_t>& at, std::vector<std::uint8_t>* boundary = nullptr);
 
 // Appends `utf8` escaped as the content of a JSON string.
 void escape(std::string_view utf8, std::string& out);

@@ -76,6 +76,7 @@ const char* unmaskableName(Unmaskable r)
 namespace {
 
 constexpr std::size_t kMaxBody = std::size_t{1} << 31; // offsets are 32-bit
+constexpr std::uint8_t kEdited = 2;                    // Doc::dirty: masking changed this token
 // Ends every text in the scan buffer (see step 2 above).
 constexpr char kSeparator = '\0';
 
@@ -184,7 +185,9 @@ struct Str {
     std::string_view decoded;
     std::int32_t nested = -1; // the decoded text is JSON: index of its Doc
     std::int32_t seg = -1;    // otherwise its segment (context + value)
-    bool inert = false;       // residual check: a JSON text masking left as it was
+    bool inert = false;       // residual check: decoded in the first pass, and masking left it alone
+    std::uint32_t unit = 0;   // its escape units: Impl::units[unit, unit + nunit)
+    std::uint32_t nunit = 0;
 };
 
 // A token to edit: its resolved candidates (Fast: in document coordinates;
@@ -195,6 +198,7 @@ struct Work {
     std::int32_t str;
     std::uint32_t cand;
     std::uint32_t ncand;
+    std::uint32_t edit = 0; // Slow, after emit(): its first edit (one per candidate)
 };
 
 // One JSON document: the body, or JSON text decoded from one of its strings.
@@ -208,8 +212,8 @@ struct Doc {
     std::vector<std::pair<std::uint32_t, Candidate>> fast;
     std::vector<Work> work;
     std::vector<Candidate> cands; // of work items
-    // Residual check: which tokens masking changed (or whose context it
-    // changed); only those are decoded again. Empty: all of them.
+    // Residual check: which tokens masking changed (kEdited) or whose
+    // context it changed (1); only those are decoded again. Empty: all.
     std::vector<std::uint8_t> dirty;
     std::uint32_t rawSeg = 0;
     bool blanked = false; // some string of its raw text is blanked in the scan buffer
@@ -389,6 +393,7 @@ struct Masker::Impl {
     // Emission.
     std::string etext; // texts of edits
     std::string strTmp;
+    std::vector<json::EscapeUnit> units; // of decoded strings, see Str
     std::vector<std::uint32_t> rawPos;
     std::vector<std::uint8_t> unitStart;
     std::vector<std::vector<Edit>> editPool;
@@ -427,6 +432,7 @@ struct Masker::Impl {
     {
         ndocs = 0;
         arena.reset();
+        units.clear();
         resetScan();
         shapes.clear();
         etext.clear();
@@ -552,6 +558,36 @@ struct Masker::Impl {
         return Ok{};
     }
 
+    // The decoded text of string osi of emitted document `od`, masked.
+    std::string_view masked(const Doc& od, std::size_t osi, bool edited)
+    {
+        const Str& os = od.strs[osi];
+        if (!edited)
+            return os.decoded;
+        auto w = std::lower_bound(od.work.begin(), od.work.end(), os.tok,
+                                  [](const Work& x, std::uint32_t tok) { return x.tok < tok; });
+        assert(w != od.work.end() && w->tok == os.tok && w->type == Work::Slow);
+        std::size_t size = os.decoded.size();
+        for (std::uint32_t k = 0; k < w->ncand; ++k) {
+            const Candidate& c = od.cands[w->cand + k];
+            size = size - (c.end - c.begin) + od.edits[w->edit + k].len;
+        }
+        char* out = arena.allocate(size);
+        char* o = out;
+        std::uint32_t pos = 0;
+        for (std::uint32_t k = 0; k < w->ncand; ++k) {
+            const Candidate& c = od.cands[w->cand + k];
+            const Edit& e = od.edits[w->edit + k];
+            std::memcpy(o, os.decoded.data() + pos, c.begin - pos);
+            o += c.begin - pos;
+            std::memcpy(o, etext.data() + e.text, e.len);
+            o += e.len;
+            pos = c.end;
+        }
+        std::memcpy(o, os.decoded.data() + pos, os.decoded.size() - pos);
+        return std::string_view(out, size);
+    }
+
     // Decodes string `ti` of document `di` and adds it: as a nested JSON
     // document, or as a segment `<sibling>","<key>": "<value>`.
     Result<void, MaskError> addStr(std::uint32_t di, std::uint32_t ti)
@@ -559,14 +595,7 @@ struct Masker::Impl {
         Doc& d = *docs[di];
         const Tok& t = d.toks[ti];
         Str s{ti, d.text.substr(t.begin, t.end - t.begin)};
-        if (t.escaped) {
-            char* p = arena.allocate(s.decoded.size());
-            const std::ptrdiff_t n = json::unescapeTo(s.decoded, p);
-            if (n < 0)
-                return fail(invalidEscape("string", t.begin));
-            arena.trim(p, static_cast<std::size_t>(n));
-            s.decoded = std::string_view(p, static_cast<std::size_t>(n));
-        }
+        bool decoded = !t.escaped;
         if (d.origin >= 0) {
             // Residual check of a masked document: a JSON text masked in
             // the first pass is known valid (masking keeps JSON valid, see
@@ -592,6 +621,24 @@ struct Masker::Impl {
                 d.strs.push_back(s);
                 return Ok{};
             }
+            if (osi >= 0 && t.escaped) {
+                // Decoded in the first pass: the same text if masking left
+                // it alone, else that text with its tokens spliced in (its
+                // spans were whole escape units, so decoding the output
+                // would give exactly that).
+                s.decoded = masked(od, static_cast<std::size_t>(osi), d.dirty[ti] == kEdited);
+                decoded = true;
+            }
+        }
+        if (!decoded) {
+            char* p = arena.allocate(s.decoded.size());
+            s.unit = static_cast<std::uint32_t>(units.size());
+            const std::ptrdiff_t n = json::unescapeTo(s.decoded, p, &units);
+            s.nunit = static_cast<std::uint32_t>(units.size()) - s.unit;
+            if (n < 0)
+                return fail(invalidEscape("string", t.begin));
+            arena.trim(p, static_cast<std::size_t>(n));
+            s.decoded = std::string_view(p, static_cast<std::size_t>(n));
         }
         if (t.kind == Kind::String && d.depth < opts.nestedJsonDepth && json::looksLikeContainer(s.decoded) &&
             parser.parse(s.decoded)) {
@@ -1167,14 +1214,14 @@ struct Masker::Impl {
     // Edits [first, end) of `edits`, in decoded coordinates of escaped
     // string `t`, moved to raw coordinates of `text`. Returns false (and
     // changes nothing) if one does not start and end between escape units.
-    bool toRaw(std::string_view text, const Tok& t, std::vector<Edit>& edits, std::size_t first)
+    bool toRaw(const Str& s, const Tok& t, std::vector<Edit>& edits, std::size_t first)
     {
         rawPos.clear();
         for (std::size_t k = first; k < edits.size(); ++k) {
             rawPos.push_back(edits[k].begin);
             rawPos.push_back(edits[k].end);
         }
-        json::rawOffsets(text.substr(t.begin, t.end - t.begin), rawPos, &unitStart);
+        json::rawOffsets(units.data() + s.unit, s.nunit, s.decoded.size(), t.end - t.begin, rawPos, &unitStart);
         if (std::find(unitStart.begin(), unitStart.end(), 0) != unitStart.end())
             return false;
         for (std::size_t k = first, j = 0; k < edits.size(); ++k, j += 2) {
@@ -1198,8 +1245,9 @@ struct Masker::Impl {
     {
         Doc& d = *docs[di];
         d.edits.clear();
-        for (const Work& w : d.work) {
+        for (Work& w : d.work) {
             const Tok& t = d.toks[w.tok];
+            w.edit = static_cast<std::uint32_t>(d.edits.size());
             const Candidate* c = d.cands.data() + w.cand;
             if (w.type == Work::Fast) {
                 if (t.kind == Kind::Scalar) {
@@ -1230,7 +1278,7 @@ struct Masker::Impl {
                     d.edits.push_back(tokenEdit(c[k].begin, c[k].end,
                                                 s.decoded.substr(c[k].begin, c[k].end - c[k].begin), c[k].rule,
                                                 false));
-                const bool aligned = toRaw(d.text, t, d.edits, first);
+                const bool aligned = toRaw(s, t, d.edits, first);
                 assert(aligned); // character boundaries are unit boundaries
                 (void)aligned;
                 continue;
@@ -1262,7 +1310,7 @@ struct Masker::Impl {
                 }
                 continue;
             }
-            if (toRaw(d.text, t, d.edits, first))
+            if (toRaw(s, t, d.edits, first))
                 continue;
             d.edits.resize(first);
             if (nd.masked.data() == nullptr)
@@ -1368,7 +1416,8 @@ struct Masker::Impl {
             }
             // Values whose key or preceding sibling changed (context rules).
             const std::int32_t k = t.key;
-            n.dirty[ti] = edited || (k >= 0 && (n.dirty[static_cast<std::size_t>(k)] ||
+            n.dirty[ti] = edited ? kEdited
+                                 : (k >= 0 && (n.dirty[static_cast<std::size_t>(k)] ||
                                                (k > 0 && n.dirty[static_cast<std::size_t>(k) - 1])));
         }
         if (rewalk) {

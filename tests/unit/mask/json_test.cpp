@@ -110,7 +110,7 @@ TEST_CASE("the parser's indexed walk reports what the span walker reports")
     CHECK_FALSE(parser.parse("{\"a\": }"));
 }
 
-TEST_CASE("unescapeTo decodes like unescape and rawOffsets maps like its raw positions")
+TEST_CASE("unescapeTo decodes like unescape, and its escape units map offsets like unescape's raw positions")
 {
     std::mt19937 rng(7);
     const std::vector<std::string> pieces = {"a", "bcdefghij", "\\n", "\\\"", "\\\\", "\\/", "\\u0069", "\\u00e9",
@@ -124,7 +124,8 @@ TEST_CASE("unescapeTo decodes like unescape and rawOffsets maps like its raw pos
         std::vector<std::uint32_t> pos;
         REQUIRE(json::unescape(raw, want, &pos));
         std::string got(raw.size(), '\0');
-        const std::ptrdiff_t len = json::unescapeTo(raw, got.data());
+        std::vector<json::EscapeUnit> units;
+        const std::ptrdiff_t len = json::unescapeTo(raw, got.data(), &units);
         REQUIRE(len >= 0);
         got.resize(static_cast<std::size_t>(len));
         CHECK(got == want);
@@ -133,7 +134,7 @@ TEST_CASE("unescapeTo decodes like unescape and rawOffsets maps like its raw pos
         for (std::uint32_t d = 0; d <= want.size(); ++d)
             at[d] = d;
         std::vector<std::uint8_t> start;
-        json::rawOffsets(raw, at, &start);
+        json::rawOffsets(units.data(), units.size(), want.size(), raw.size(), at, &start);
         for (std::uint32_t d = 0; d <= want.size(); ++d) {
             CHECK(at[d] == pos[d]);
             CHECK(static_cast<bool>(start[d]) == (d == 0 || d == want.size() || pos[d] != pos[d - 1]));
