@@ -277,7 +277,11 @@ struct Collector : json::Walker {
         frames.clear();
     }
 
-    std::string_view raw(const Tok& t) const { return text.substr(t.begin, t.end - t.begin); }
+    // raw text of t == word, inline (the base64 checks run on every value).
+    bool is(const Tok& t, std::string_view word) const
+    {
+        return t.end - t.begin == word.size() && std::memcmp(text.data() + t.begin, word.data(), word.size()) == 0;
+    }
 
     void objectBegin(std::size_t)
     {
@@ -317,10 +321,10 @@ struct Collector : json::Walker {
         toks.push_back({static_cast<std::uint32_t>(s.begin), static_cast<std::uint32_t>(s.end), pendingKey,
                         Kind::String, s.escaped});
         if (pendingKey >= 0 && !frames.empty() && frames.back().object) {
-            std::string_view k = raw(toks[static_cast<std::size_t>(pendingKey)]);
-            if (k == "type" && raw(toks.back()) == "base64")
+            const Tok& k = toks[static_cast<std::size_t>(pendingKey)];
+            if (is(k, "type") && is(toks.back(), "base64"))
                 frames.back().base64 = true;
-            else if (k == "data")
+            else if (is(k, "data"))
                 frames.back().data = idx;
         }
         pendingKey = -1;
