@@ -370,3 +370,22 @@ TEST_CASE("a mapping finds tokens and token prefixes whatever order they were ad
     CHECK_FALSE(map.isTokenPrefix("VPC_003"));
     CHECK(map.entries().front().token == "VPC_002"); // first occurrence order is kept
 }
+
+TEST_CASE("a body of several MiB is masked, and the next body after it too")
+{
+    // Above the size a Masker keeps its buffers at between calls.
+    Masker m(testRules());
+    std::string big = "[";
+    for (int i = 0; i < 90000; ++i)
+        big += std::string(i ? "," : "") + "\"line " + std::to_string(i) + ": i-0123abcd at 10.0.0." +
+               std::to_string(i % 250) + (i % 3 ? "\\n" : "") + " {\\\"k\\\": \\\"i-0fedcba9\\\"}\"";
+    big += "]";
+    REQUIRE(big.size() > (5u << 20));
+    auto r = m.maskJson(big);
+    REQUIRE(r.ok());
+    CHECK(r->body.find("i-0123abcd") == std::string::npos);
+    CHECK(r->body.find("i-0fedcba9") == std::string::npos);
+    CHECK(r->mapping.size() == 2 + 250);
+    CHECK(TokenRestorer::restoreAll(r->mapping, r->body, Escape::Json) == big);
+    CHECK(maskedJson(m, R"({"a": "x\ni-0123abcd"})") == R"({"a": "x\nEC2_001"})");
+}
