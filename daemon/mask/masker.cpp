@@ -50,7 +50,13 @@
 //    shape halved the scan's speed.
 // 4. Per string, overlaps are resolved: lower priority number, then
 //    leftmost, then longest. A span that would cut a UTF-8 character fails
-//    closed.
+//    closed. Then every span is widened to whole words (settle()): left
+//    while the byte before it is a word byte [A-Za-z0-9_], right while the
+//    byte after it is one, in the text it lives in (a raw string, or the
+//    decoded text of one). The unmasker restores whole tokens only, so a
+//    token glued to a word byte would never come back; the widened text is
+//    the original the mapping records. Spans that overlap or touch after
+//    widening become one (the union; the lower priority number's rule).
 // 5. The output is written in body order, which numbers tokens by first
 //    occurrence. Bytes outside masked spans are copied unchanged; a masked
 //    span inside an escaped string is spliced at the raw offsets of the escape
@@ -219,6 +225,9 @@ struct Doc {
     std::vector<Str> strs;
     std::vector<std::int32_t> strOf; // per token: index in strs, or -1
     std::vector<std::pair<std::uint32_t, Candidate>> fast;
+    // Occurrences of originals found by propagate() that no span covers,
+    // per token, in the coordinates its work uses (see Work).
+    std::vector<std::pair<std::uint32_t, Candidate>> extra;
     std::vector<Work> work;
     std::vector<Candidate> cands; // of work items
     // Residual check: which tokens masking changed (kEdited) or whose
@@ -241,6 +250,7 @@ struct Doc {
         strs.clear();
         strOf.clear();
         fast.clear();
+        extra.clear();
         work.clear();
         cands.clear();
         dirty.clear();
@@ -1101,33 +1111,104 @@ struct Masker::Impl {
         return Ok{};
     }
 
+    // Step 4b: the resolved spans of one text, text[lo, hi) (sorted by
+    // begin, disjoint), widened to whole words: left while the byte before
+    // is a word byte, right while the byte after is one. The unmasker
+    // restores whole tokens only, so a token glued to a word byte
+    // ("notify-reEC2_ELASTICACHE_HOST_001") would never come back. Word
+    // bytes are ASCII, each one whole escape unit and one whole character,
+    // so a widened span keeps the unit and UTF-8 boundaries it had. Spans
+    // that then overlap or touch (a token next to a token is glued too)
+    // become one, the union, with the rule of lower priority number (the
+    // leftmost on a tie). Then the occurrences extra[0, nextra) (sorted by
+    // begin; whole words already) join: one inside a span adds nothing,
+    // one that overlaps or touches spans makes their union. Widening and
+    // merging only ever mask more.
+    void settle(std::vector<Candidate>& c, std::string_view text, std::uint32_t lo, std::uint32_t hi,
+                const std::pair<std::uint32_t, Candidate>* extra = nullptr, std::size_t nextra = 0)
+    {
+        const auto& rules = rs.rules();
+        auto lower = [&](std::uint32_t a, std::uint32_t b) {
+            return rules[a].spec.priority < rules[b].spec.priority ? a : b;
+        };
+        std::size_t out = 0;
+        for (std::size_t i = 0; i < c.size(); ++i) {
+            Candidate x = c[i];
+            while (x.begin > lo && isWordByte(text[x.begin - 1]))
+                --x.begin;
+            while (x.end < hi && isWordByte(text[x.end]))
+                ++x.end;
+            // Widening is monotonic: c stays sorted by begin.
+            if (out > 0 && x.begin <= c[out - 1].end) {
+                Candidate& p = c[out - 1];
+                p.end = std::max(p.end, x.end);
+                p.rule = lower(x.rule, p.rule);
+                continue;
+            }
+            c[out++] = x;
+        }
+        c.resize(out);
+        if (nextra == 0)
+            return;
+        std::vector<Candidate>& all = resolveTmp;
+        all.clear();
+        std::size_t i = 0, k = 0;
+        while (i < c.size() || k < nextra) {
+            const bool span = k == nextra || (i < c.size() && c[i].begin <= extra[k].second.begin);
+            const Candidate x = span ? c[i++] : extra[k++].second;
+            if (!all.empty() && x.begin <= all.back().end) {
+                Candidate& p = all.back();
+                if (x.end > p.end) {
+                    p.end = x.end;
+                    p.rule = lower(x.rule, p.rule);
+                }
+                continue;
+            }
+            all.push_back(x);
+        }
+        c.swap(all);
+    }
+
     // The work of document `di`: per token in order, its resolved
-    // candidates. Nested documents are finalized first (they come later).
+    // candidates, settled with the occurrences propagate() added. Nested
+    // documents are finalized first (they come later).
     Result<void, MaskError> finalize(std::uint32_t di)
     {
         Doc& d = *docs[di];
         std::stable_sort(d.fast.begin(), d.fast.end(),
                          [](const auto& a, const auto& b) { return a.first < b.first; });
+        std::sort(d.extra.begin(), d.extra.end(), [](const auto& a, const auto& b) {
+            return a.first != b.first ? a.first < b.first : a.second.begin < b.second.begin;
+        });
         // Tokens with something to finalize, in order: those with raw
-        // candidates, and the decoded ones.
+        // candidates or occurrences, and the decoded ones.
         order.clear();
         for (const auto& [ti, c] : d.fast)
             if (order.empty() || order.back() != ti)
                 order.push_back(ti);
+        for (const auto& [ti, c] : d.extra)
+            order.push_back(ti);
         for (const Str& s : d.strs)
             order.push_back(s.tok);
         std::sort(order.begin(), order.end());
         order.erase(std::unique(order.begin(), order.end()), order.end());
-        std::size_t fi = 0;
+        std::size_t fi = 0, xi = 0;
         for (const std::uint32_t ti : order) {
             candTmp.clear();
             while (fi < d.fast.size() && d.fast[fi].first == ti)
                 candTmp.push_back(d.fast[fi++].second);
+            const std::size_t x0 = xi;
+            while (xi < d.extra.size() && d.extra[xi].first == ti)
+                ++xi;
+            const auto* extra = d.extra.data() + x0;
+            const std::size_t nextra = xi - x0;
             const std::int32_t si = d.strOf[ti];
+            const Tok& t = d.toks[ti];
             Work w{Work::Fast, ti, si, 0, 0};
             if (si < 0) {
                 resolve(candTmp);
-                if (d.toks[ti].kind != Kind::Scalar)
+                settle(candTmp, d.text, t.begin, t.end, extra, nextra);
+                if (t.kind != Kind::Scalar)
                     if (auto r = checkBoundaries(d.text, candTmp); !r)
                         return r;
             } else {
@@ -1142,9 +1223,10 @@ struct Masker::Impl {
                 }
                 const Segment& seg = segs[static_cast<std::size_t>(s.seg)];
                 candTmp.assign(cands.begin() + seg.cand, cands.begin() + seg.cand + seg.ncand);
-                if (candTmp.empty())
+                if (candTmp.empty() && nextra == 0)
                     continue;
                 resolve(candTmp);
+                settle(candTmp, s.decoded, 0, static_cast<std::uint32_t>(s.decoded.size()), extra, nextra);
                 if (auto r = checkBoundaries(s.decoded, candTmp); !r)
                     return r;
                 w.type = Work::Slow;
@@ -1605,6 +1687,7 @@ Result<Masked, MaskError> Masker::maskText(std::string_view body)
     }
     std::vector<Candidate> found(im.cands.begin(), im.cands.end());
     im.resolve(found);
+    im.settle(found, body, 0, static_cast<std::uint32_t>(body.size()));
     im.sealExisting();
     im.mapping = &m.mapping;
     m.body.reserve(body.size());

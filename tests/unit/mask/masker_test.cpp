@@ -95,13 +95,62 @@ TEST_CASE("masking is a pure function of the body")
 TEST_CASE("overlaps go to the lower priority number, then leftmost-longest")
 {
     Masker m(compileOrDie({
-        rule("o.long", "LONG", "abcdef", 50),
+        rule("o.long", "LONG", "ab-cd-ef", 50),
         rule("o.short", "SHORT", "cd", 10),
-        rule("o.ab", "AB", "ab(?:ab)*", 60),
+        rule("o.ab", "AB", "ab(?:-ab)*", 60),
     }));
-    auto r = m.maskText("abcdef ababab");
+    auto r = m.maskText("ab-cd-ef ab-ab-ab");
     REQUIRE(r.ok());
-    CHECK(r->body == "AB_001SHORT_001ef AB_002");
+    CHECK(r->body == "AB_001-SHORT_001-ef AB_002");
+    CHECK(*r->mapping.find("AB_002") == "ab-ab-ab");
+}
+
+TEST_CASE("a masked span is widened to whole words, so its token stands alone and comes back")
+{
+    // The rule may start after an upper-case letter or '_' (its class has
+    // neither): without widening, "notify-reEC2_HOST_001" would be one word
+    // the unmasker never restores.
+    Masker m(compileOrDie({rule("w.host", "HOST", R"([a-z0-9.-]+\.cache\.amazonaws\.com)", 20),
+                           rule("w.id", "ID", "i-[0-9a-f]{8}", 30)}));
+    const std::string text = "notify-reEC2_001dis.3tc42k.usw2.cache.amazonaws.com and xi-0123abcdZZ.";
+    auto t = m.maskText(text);
+    REQUIRE(t.ok());
+    CHECK(t->body == "notify-HOST_001 and ID_001.");
+    CHECK(*t->mapping.find("HOST_001") == "reEC2_001dis.3tc42k.usw2.cache.amazonaws.com");
+    CHECK(*t->mapping.find("ID_001") == "xi-0123abcdZZ");
+    CHECK(TokenRestorer::restoreAll(t->mapping, t->body, Escape::None) == text);
+
+    // In JSON: a raw string, a decoded one (the word byte before the match
+    // is an escape unit, \u0041, and is masked with it), a key, JSON text.
+    const std::string body =
+        R"({"a": "notify-reX_9dis.c1.cache.amazonaws.com", "b": "x\tre\u0041_9dis.cache.amazonaws.com!",)"
+        R"( "Qi-0123abcd": 1, "c": "{\"d\": \"Ai-0fedcba9_\"}"})";
+    auto j = m.maskJson(body);
+    REQUIRE(j.ok());
+    CHECK(j->body == R"({"a": "notify-HOST_001", "b": "x\tHOST_002!", "ID_001": 1, "c": "{\"d\": \"ID_002\"}"})");
+    CHECK(*j->mapping.find("HOST_002") == "reA_9dis.cache.amazonaws.com");
+    CHECK(*j->mapping.find("ID_002") == "Ai-0fedcba9_");
+    CHECK(TokenRestorer::restoreAll(j->mapping, j->body, Escape::Json) ==
+          R"({"a": "notify-reX_9dis.c1.cache.amazonaws.com", "b": "x\treA_9dis.cache.amazonaws.com!",)"
+          R"( "Qi-0123abcd": 1, "c": "{\"d\": \"Ai-0fedcba9_\"}"})");
+}
+
+TEST_CASE("spans that overlap or touch once widened become one span, with the more specific rule")
+{
+    Masker m(compileOrDie({rule("g.a", "A", "aa[0-9]", 20), rule("g.b", "B", "[0-9]bb", 10),
+                           rule("g.ip", "IP", R"(10\.0\.0\.[0-9])", 30), rule("g.path", "PATH", "/srv[0-9]", 40)}));
+    // aa1 and 2bb are both widened to aa1_2bb; 10.0.0.1 and /srv2 touch, and
+    // two tokens side by side would be one word.
+    const std::string text = "x aa1_2bb y 10.0.0.1/srv2 z";
+    auto t = m.maskText(text);
+    REQUIRE(t.ok());
+    CHECK(t->body == "x B_001 y IP_001 z");
+    CHECK(*t->mapping.find("B_001") == "aa1_2bb");
+    CHECK(*t->mapping.find("IP_001") == "10.0.0.1/srv2");
+    CHECK(TokenRestorer::restoreAll(t->mapping, t->body, Escape::None) == text);
+    auto j = m.maskJson(R"(["x aa1_2bb", "10.0.0.1/srv2"])");
+    REQUIRE(j.ok());
+    CHECK(j->body == R"(["x B_001", "IP_001"])");
 }
 
 TEST_CASE("a capture group masks only the value and keeps its context")
@@ -257,8 +306,8 @@ TEST_CASE("a rule anchored to the start of a text sees each decoded string on it
     // The body is one text (its start is the '['); array elements with
     // escapes are decoded and scanned on their own, each its own start.
     Masker m(compileOrDie({rule("a.start", "ANCHORED", "^abc"), rule("a.end", "END", "xyz$")}));
-    CHECK(maskedJson(m, R"(["abc", "x\u0061bc", "\u0061bcd", "xyz", "\u0078yz!", "\u0078yz"])") ==
-          R"(["abc", "x\u0061bc", "ANCHORED_001d", "xyz", "\u0078yz!", "END_001"])");
+    CHECK(maskedJson(m, R"(["abc", "x\u0061bc", "\u0061bc-d", "xyz", "\u0078yz!", "\u0078yz"])") ==
+          R"(["abc", "x\u0061bc", "ANCHORED_001-d", "xyz", "\u0078yz!", "END_001"])");
 }
 
 TEST_CASE("a value's context reaches back into its sibling, also when the sibling is JSON text")
@@ -290,9 +339,13 @@ TEST_CASE("after a longest end is rejected, shorter ends of the same rule are tr
     RuleSpec r = rule("v.word", "WORD", "[a-z]+");
     r.validate = [](std::string_view v) { return v == "abcd"; };
     Masker m(compileOrDie({r}));
-    auto t = m.maskText("abcdefg hello");
+    // ("abcdefg" would be widened to the whole word again.)
+    RuleSpec dotted = rule("v.dotted", "WORD", "[a-z.]+");
+    dotted.validate = r.validate;
+    Masker d(compileOrDie({dotted}));
+    auto t = d.maskText("abcd.efg hello");
     REQUIRE(t.ok());
-    CHECK(t->body == "WORD_001efg hello");
+    CHECK(t->body == "WORD_001.efg hello");
 }
 
 TEST_CASE("a rule that would cut a multi-byte character fails closed in a string without escapes too")
@@ -322,9 +375,9 @@ TEST_CASE("the residual check catches what masking made, in every kind of string
         CHECK(r.error().reason == Unmaskable::Residual);
         CHECK(r.error().detail.find("r.after") != std::string::npos);
     }
-    // Text masking joined to text left of it: "abSHORT_001ef" matches ab[A-Z].
-    Masker o(compileOrDie({rule("o.short", "SHORT", "cd", 10), rule("o.join", "JOIN", "ab[A-Z]", 20)}));
-    for (std::string_view body : {R"({"a": "abcdef"})", R"({"a": "{\"b\": [\"abcdef\"]}"})"}) {
+    // Text masking joined to text left of it: "ab-SHORT_001" matches ab-[A-Z].
+    Masker o(compileOrDie({rule("o.short", "SHORT", "cd", 10), rule("o.join", "JOIN", "ab-[A-Z]", 20)}));
+    for (std::string_view body : {R"({"a": "ab-cd"})", R"({"a": "{\"b\": [\"ab-cd\"]}"})"}) {
         auto r = o.maskJson(body);
         REQUIRE_FALSE(r.ok());
         CHECK(r.error().reason == Unmaskable::Residual);
