@@ -44,10 +44,12 @@
 //    one of them (RuleSet::boundarySensitive) gets one scan per text.
 //    Strings that a raw candidate crossed are decoded and scanned in a
 //    further round.
-// 3. Token-shaped runs (\b[A-Z][A-Z0-9_]*_[0-9]{3,}\b) in the same texts are
-//    collected by a memchr pass for '_' (findShapes), so that a token already
-//    in the body is never handed out; as a Vectorscan pattern this class-led
-//    shape halved the scan's speed.
+// 3. Token-shaped runs (\b[A-Z][A-Z0-9_]*_[0-9]{3,}\b) in the same texts,
+//    and in the raw text of every string blanked there (escaped strings and
+//    base64 data, at every level of JSON text), are collected by a memchr
+//    pass for '_' (forEachShape), so that a handed-out token never stands
+//    as a whole word in the input, raw or decoded; as a Vectorscan pattern
+//    this class-led shape halved the scan's speed.
 // 4. Per string, overlaps are resolved: lower priority number, then
 //    leftmost, then longest. A span that would cut a UTF-8 character fails
 //    closed. Then every span is widened to whole words (settle()): left
@@ -967,14 +969,16 @@ struct Masker::Impl {
         return true;
     }
 
-    // Runs matching \b[A-Z][A-Z0-9_]*_[0-9]{3,}\b in scanBuf[begin, end).
-    // Such a match is a whole run of word bytes (every byte of the pattern
-    // is one, and \b holds at both ends), so it is found from the last '_' of
-    // a run when that '_' is followed by 3 or more digits up to the run's end.
-    // Separators and blanks are not word bytes: no run crosses a text.
-    void findShapes(std::size_t begin, std::size_t end)
+    // Runs matching \b[A-Z][A-Z0-9_]*_[0-9]{3,}\b in p[begin, end), as
+    // shape(begin, length). Such a match is a whole run of word bytes (every
+    // byte of the pattern is one, and \b holds at both ends), so it is found
+    // from the last '_' of a run when that '_' is followed by 3 or more
+    // digits up to the run's end. p[begin, end) is taken as a text of its
+    // own: no run crosses its edges (nor a separator or a blank, which are
+    // not word bytes).
+    template <typename F>
+    static void forEachShape(const char* p, std::size_t begin, std::size_t end, F&& shape)
     {
-        const char* p = scanBuf.data();
         std::size_t i = begin;
         while (i < end) {
             const void* u = std::memchr(p + i, '_', end - i);
@@ -995,9 +999,16 @@ struct Masker::Impl {
             for (std::size_t k = b; shaped && k < us; ++k)
                 shaped = (p[k] >= 'A' && p[k] <= 'Z') || isDigit(p[k]) || p[k] == '_';
             if (shaped)
-                shapes.push_back({static_cast<std::uint32_t>(b), static_cast<std::uint32_t>(q - b)});
+                shape(b, q - b);
             i = q;
         }
+    }
+
+    void findShapes(std::size_t begin, std::size_t end)
+    {
+        forEachShape(scanBuf.data(), begin, end, [&](std::size_t b, std::size_t n) {
+            shapes.push_back({static_cast<std::uint32_t>(b), static_cast<std::uint32_t>(n)});
+        });
     }
 
     // Scans everything laid out, assigns raw candidates to tokens, decodes
@@ -1304,12 +1315,39 @@ struct Masker::Impl {
         slots[i] = {h, gen, entry};
     }
 
-    // Token-shaped runs found while scanning the input, for tokenFor.
+    // Token-shaped runs of the input, for tokenFor: those of the texts
+    // scanned (decoded strings), and those of the raw text of the strings
+    // the scan buffer holds blanked (with escapes, base64 data), at every
+    // level of JSON text: `SUBNET_001\u00349` decodes to SUBNET_00149, but
+    // its raw SUBNET_001 stands as a whole word, which the unmasker would
+    // turn into an original if SUBNET_001 were handed out. Raw text is read
+    // as the unmasker reads it: an escape unit is a boundary, so the run
+    // after `9\u0033` starts a word.
     void sealExisting()
     {
         existing.clear();
         for (const auto& [b, n] : shapes)
             existing.push_back(std::string_view(scanBuf).substr(b, n));
+        for (std::size_t di = 0; di < ndocs; ++di) {
+            const Doc& d = *docs[di];
+            if (!d.blanked)
+                continue;
+            const char* p = d.text.data();
+            auto add = [&](std::size_t b, std::size_t n) { existing.push_back(d.text.substr(b, n)); };
+            for (const Tok& t : d.toks) {
+                if (t.kind == Kind::Scalar || !(t.escaped || t.skip))
+                    continue;
+                std::size_t i = t.begin;
+                while (i < t.end) {
+                    const void* bs = std::memchr(p + i, '\\', t.end - i);
+                    const std::size_t e = bs ? static_cast<std::size_t>(static_cast<const char*>(bs) - p) : t.end;
+                    forEachShape(p, i, e, add);
+                    if (e == t.end)
+                        break;
+                    i = std::min<std::size_t>(t.end, e + (e + 1 < t.end && p[e + 1] == 'u' ? 6 : 2));
+                }
+            }
+        }
         std::sort(existing.begin(), existing.end());
         existing.erase(std::unique(existing.begin(), existing.end()), existing.end());
     }

@@ -801,3 +801,18 @@ TEST_CASE("a secret named by a sibling string is masked even when either side ha
         CHECK(r->body.find("12345678901") == std::string::npos);
     }
 }
+
+TEST_CASE("a host rule starting inside a word masks the whole word, so its token comes back")
+{
+    // host.elasticache's class has no upper case and no '_': its leftmost
+    // start here is after EC2_; the span is widened to the word.
+    expectJson(R"({"a":"notify-reEC2_001dis.3tc42k.usw2.cache.amazonaws.com"})",
+               R"({"a":"notify-ELASTICACHE_HOST_001"})",
+               {{"ELASTICACHE_HOST_001", "reEC2_001dis.3tc42k.usw2.cache.amazonaws.com"}});
+}
+
+TEST_CASE("a token whose text stands raw before an escape is not handed out")
+{
+    expectJson(R"({"a":"SUBNET_001\u00349 subnet-0123abcd4567ef890"})",
+               R"({"a":"SUBNET_001\u00349 SUBNET_002"})", {{"SUBNET_002", "subnet-0123abcd4567ef890"}});
+}

@@ -84,6 +84,30 @@ TEST_CASE("a token already in the body is never handed out")
     CHECK(j->body == R"({"a": "EC2\u005f001", "b": "EC2_002"})");
 }
 
+TEST_CASE("a token standing as a whole word in the raw text of an escaped string is never handed out")
+{
+    Masker m(testRules());
+    // Raw SUBNET_001 followed by an escape decodes to SUBNET_00149: the raw
+    // body still holds SUBNET_001 as a whole word, which restoring would
+    // replace.
+    const std::string body = R"({"a":"EC2_001\u00349 i-0123abcd", "EC2_002\n": "x",)"
+                             R"( "src": {"type": "base64", "data": "EC2_003"},)"
+                             R"( "c": "{\"d\": \"EC2_004\\u0031\"}"})";
+    auto j = m.maskJson(body);
+    REQUIRE(j.ok());
+    CHECK(j->body == R"({"a":"EC2_001\u00349 EC2_005", "EC2_002\n": "x",)"
+                     R"( "src": {"type": "base64", "data": "EC2_003"},)"
+                     R"( "c": "{\"d\": \"EC2_004\\u0031\"}"})");
+    CHECK(TokenRestorer::restoreAll(j->mapping, j->body, Escape::Json) == body);
+    // The unmasker takes an escape unit for a boundary: after 9\u0033 (which
+    // decodes to the word 93EC2_001) raw EC2_001 starts a word.
+    const std::string unit = R"({"a":"9\u0033EC2_001 i-0123abcd"})";
+    auto u = m.maskJson(unit);
+    REQUIRE(u.ok());
+    CHECK(u->body == R"({"a":"9\u0033EC2_001 EC2_002"})");
+    CHECK(TokenRestorer::restoreAll(u->mapping, u->body, Escape::Json) == unit);
+}
+
 TEST_CASE("masking is a pure function of the body")
 {
     Masker m1(testRules()), m2(testRules());
