@@ -180,9 +180,9 @@ TEST_CASE("spans that overlap or touch once widened become one span, with the mo
 TEST_CASE("a capture group masks only the value and keeps its context")
 {
     Masker m(testRules());
-    auto r = m.maskText("AWS account: 123456789012 but order 123456789012 stays");
+    auto r = m.maskText("AWS account: 123456789012 but order 210987654321 stays");
     REQUIRE(r.ok());
-    CHECK(r->body == "AWS account: ACCOUNT_001 but order 123456789012 stays");
+    CHECK(r->body == "AWS account: ACCOUNT_001 but order 210987654321 stays");
 }
 
 TEST_CASE("JSON keys and values are masked and the structure is kept")
@@ -285,6 +285,114 @@ TEST_CASE("a rule still matching after masking makes the body unmaskable")
     auto j = m.maskJson(R"({"k": "key1"})");
     REQUIRE_FALSE(j.ok());
     CHECK(j.error().reason == Unmaskable::Residual);
+}
+
+TEST_CASE("a value recognised by its context is masked with the same token wherever else it stands whole")
+{
+    Masker m(testRules());
+    const std::string text = "account: 123456789012; later 123456789012 again (123456789012).";
+    auto t = m.maskText(text);
+    REQUIRE(t.ok());
+    CHECK(t->body == "account: ACCOUNT_001; later ACCOUNT_001 again (ACCOUNT_001).");
+    CHECK(t->mapping.size() == 1);
+    CHECK(t->stats.perType.at("ACCOUNT") == 3);
+    CHECK(TokenRestorer::restoreAll(t->mapping, t->body, Escape::None) == text);
+
+    // Every string of the body, decoded, keys and JSON text included; a
+    // number that is the whole value becomes a string token, as in account
+    // context.
+    const std::string body = R"({"a": {"AccountId": "123456789012"}, "b": ["123456789012", "x\t123456789012.", 123456789012],)"
+                             R"( "123456789012": "\u00312345678901\u0032", "c": "{\"n\": \"owner 123456789012\", \"v\": 123456789012}"})";
+    auto j = m.maskJson(body);
+    REQUIRE(j.ok());
+    CHECK(j->body == R"({"a": {"AccountId": "ACCOUNT_001"}, "b": ["ACCOUNT_001", "x\tACCOUNT_001.", "ACCOUNT_001"],)"
+                     R"( "ACCOUNT_001": "ACCOUNT_001", "c": "{\"n\": \"owner ACCOUNT_001\", \"v\": \"ACCOUNT_001\"}"})");
+    CHECK(j->mapping.size() == 1);
+    CHECK(j->stats.perType.at("ACCOUNT") == 8);
+    CHECK(j->stats.total == 8);
+}
+
+TEST_CASE("with many originals every bare occurrence is found, wherever it lies in the text")
+{
+    // More originals than memmem is used for: the vector search over word
+    // starts, and its one-by-one tail at the end of a text.
+    Masker m(testRules());
+    std::string ctx, bare;
+    std::vector<std::string> ids;
+    for (int i = 0; i < 9; ++i) {
+        ids.push_back("1234567890" + std::to_string(10 + i));
+        ctx += "account: " + ids.back() + "; ";
+    }
+    for (int pad = 0; pad < 40; ++pad) // every offset modulo the vector width
+        bare += std::string(static_cast<std::size_t>(pad % 7), 'x') + " " + ids[static_cast<std::size_t>(pad) % ids.size()] + ",";
+    bare += " and last " + ids[3];
+    const std::string body = R"({"ctx": ")" + ctx + R"(", "bare": [")" + bare + R"(", ")" + ids[5] + R"("]})";
+    auto r = m.maskJson(body);
+    REQUIRE(r.ok());
+    for (const std::string& id : ids)
+        CHECK(r->body.find(id) == std::string::npos);
+    CHECK(r->mapping.size() == ids.size());
+    CHECK(r->stats.perType.at("ACCOUNT") == 9 + 40 + 1 + 1);
+    CHECK(TokenRestorer::restoreAll(r->mapping, r->body, Escape::Json) == body);
+    // A look-alike inside a longer word or number stays.
+    auto n = m.maskJson(R"({"ctx": "account: 123456789010", "x": "a123456789010 1234567890100 123456789010-old"})");
+    REQUIRE(n.ok());
+    CHECK(n->body == R"({"ctx": "account: ACCOUNT_001", "x": "a123456789010 1234567890100 123456789010-old"})");
+}
+
+TEST_CASE("an occurrence is whole only if no word continues it, also across '-' or '.'")
+{
+    Masker m(compileOrDie({rule("p.bucket", "BUCKET", "s3://([a-z0-9.-]+)/", 10)}));
+    auto r = m.maskJson(R"({"u": "s3://acme-checkout-artifacts/releases/", "x": ["acme-checkout-artifacts",)"
+                        R"( "acme-checkout-artifacts-old", "acme-checkout-artifacts.example.com", "old-acme-checkout-artifacts",)"
+                        R"( "xacme-checkout-artifacts", "see acme-checkout-artifacts.", "-acme-checkout-artifacts:"]})");
+    REQUIRE(r.ok());
+    CHECK(r->body == R"({"u": "s3://BUCKET_001/releases/", "x": ["BUCKET_001",)"
+                     R"( "acme-checkout-artifacts-old", "acme-checkout-artifacts.example.com", "old-acme-checkout-artifacts",)"
+                     R"( "xacme-checkout-artifacts", "see BUCKET_001.", "-BUCKET_001:"]})");
+    CHECK(r->stats.perType.at("BUCKET") == 4);
+    // Originals shorter than 6 bytes are not looked for elsewhere.
+    auto s = m.maskJson(R"({"u": "s3://logs/", "x": "logs"})");
+    REQUIRE(s.ok());
+    CHECK(s->body == R"({"u": "s3://BUCKET_001/", "x": "logs"})");
+}
+
+TEST_CASE("an ARN's account id is masked where it stands bare, even when only the ARN was recognised")
+{
+    Masker m(testRules());
+    const std::string body = R"({"role": "arn:aws:iam::123456789012:role/Admin", "note": "billed to 123456789012 in May"})";
+    auto r = m.maskJson(body);
+    REQUIRE(r.ok());
+    CHECK(r->body == R"({"role": "IAM_ARN_001", "note": "billed to ACCOUNT_001 in May"})");
+    REQUIRE(r->mapping.size() == 2);
+    CHECK(*r->mapping.find("ACCOUNT_001") == "123456789012");
+    CHECK(TokenRestorer::restoreAll(r->mapping, r->body, Escape::Json) == body);
+    // Only inside the ARN: no ACCOUNT token.
+    auto only = m.maskJson(R"({"role": "arn:aws:iam::123456789012:role/Admin"})");
+    REQUIRE(only.ok());
+    CHECK(only->mapping.size() == 1);
+    CHECK(only->stats.perType.count("ACCOUNT") == 0);
+}
+
+TEST_CASE("the residual check fails closed when an original still stands after masking")
+{
+    // "base64" (a bucket here) is masked in "type": "base64", so the
+    // residual check reads the source data the first pass skipped, where
+    // the other bucket stands bare: no rule matches it there, only the
+    // check for originals does.
+    Masker m(compileOrDie({rule("p.bucket", "BUCKET", "s3://([a-z0-9]+)/", 10)}));
+    const std::string body = R"({"u": "s3://base64/ s3://mybucket1/", "source": {"type": "base64", "data": "mybucket1"}})";
+    auto r = m.maskJson(body);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().reason == Unmaskable::Residual);
+    CHECK(r.error().detail.find("BUCKET") != std::string::npos);
+    CHECK(r.error().detail.find("mybucket1") == std::string::npos);
+    MaskOptions unchecked;
+    unchecked.residualCheck = false;
+    Masker u(compileOrDie({rule("p.bucket", "BUCKET", "s3://([a-z0-9]+)/", 10)}), unchecked);
+    auto o = u.maskJson(body);
+    REQUIRE(o.ok());
+    CHECK(o->body == R"({"u": "s3://BUCKET_001/ s3://BUCKET_002/", "source": {"type": "BUCKET_001", "data": "mybucket1"}})");
 }
 
 TEST_CASE("unmask of mask is the identity for text and JSON")
@@ -411,6 +519,13 @@ TEST_CASE("the residual check catches what masking made, in every kind of string
     auto r = d.maskJson(R"({"source": {"type": "base64", "data": "AAAA"}})");
     REQUIRE_FALSE(r.ok());
     CHECK(r.error().reason == Unmaskable::Residual);
+    // So does masking "base64", also for data with escapes before it (the
+    // first pass never decoded it, and masking changed neither it nor its
+    // context).
+    Masker b(compileOrDie({rule("d.b64", "B", R"(\bbase64\b)"), rule("d.val", "X", "AAAA")}));
+    auto e = b.maskJson(R"({"source": {"data": "\tAAAA", "type": "base64"}})");
+    REQUIRE_FALSE(e.ok());
+    CHECK(e.error().reason == Unmaskable::Residual);
 }
 
 TEST_CASE("the residual check decides like the first pass for strings masking left alone")
