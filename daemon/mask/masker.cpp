@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <array>
 #include <cassert>
+#include <cctype>
 #include <climits>
 #include <cstring>
 #include <functional>
@@ -1186,6 +1187,23 @@ struct Masker::Impl {
     // own: no run crosses its edges (nor a separator or a blank, which are
     // not word bytes). With `raw`, p is raw JSON read as the unmasker reads
     // it: an escape unit is a boundary, so after `9\u0033` a run starts.
+    // How many of p[0, n) an escape letter takes after an odd number of raw
+    // escaped backslashes, in the unmasker's reading (b f n r t: 1; u and 4
+    // hex digits: 5; else 0).
+    static std::size_t innerEscapeAt(const char* p, std::size_t n)
+    {
+        if (n == 0)
+            return 0;
+        if (p[0] == 'b' || p[0] == 'f' || p[0] == 'n' || p[0] == 'r' || p[0] == 't')
+            return 1;
+        if (p[0] != 'u' || n < 5)
+            return 0;
+        for (std::size_t k = 1; k < 5; ++k)
+            if (!std::isxdigit(static_cast<unsigned char>(p[k])))
+                return 0;
+        return 5;
+    }
+
     template <bool raw = false, typename F>
     static void forEachShape(const char* p, std::size_t begin, std::size_t end, F&& shape)
     {
@@ -1206,11 +1224,13 @@ struct Masker::Impl {
             while (b > begin && isWordByte(p[b - 1]))
                 --b;
             if (raw && b > begin && p[b - 1] == '\\') {
-                std::size_t j = b - 1; // an odd run of backslashes: the last one starts a unit
+                std::size_t j = b - 1;
                 while (j > begin && p[j - 1] == '\\')
                     --j;
-                if ((b - j) % 2 == 1)
+                if ((b - j) % 2 == 1) // an odd run of backslashes: the last one starts a unit
                     b = std::min(us, b - 1 + (p[b] == 'u' ? 6 : 2));
+                else if ((b - j) / 2 % 2 == 1) // an odd number of \\: an inner escape (TokenRestorer)
+                    b = std::min(us, b + innerEscapeAt(p + b, us - b));
             }
             bool shaped = p[b] >= 'A' && p[b] <= 'Z';
             for (std::size_t k = b; shaped && k < us; ++k)
@@ -1893,9 +1913,10 @@ struct Masker::Impl {
     // decodes to SUBNET_00149, but its raw SUBNET_001 stands as a whole
     // word, which the unmasker would turn into an original if SUBNET_001
     // were handed out. Raw text is read as the unmasker reads it
-    // (forEachShape<true>: an escape unit is a boundary), so a raw run
-    // differs from the decoded one only next to a unit that decodes to a
-    // word byte; strings without such a unit need no second look. Base64
+    // (forEachShape<true>: an escape unit is a boundary, and so is an escape
+    // letter after \\), so a raw run differs from the decoded one only next
+    // to a unit that decodes to a word byte or to a \\ before a letter;
+    // strings without such a unit need no second look. Base64
     // data is never decoded: its raw text is read. At every level of JSON
     // text.
     void sealExisting()
@@ -1916,11 +1937,18 @@ struct Masker::Impl {
             for (const Str& s : d.strs) {
                 if (s.inert || !d.toks[s.tok].escaped)
                     continue;
-                for (std::uint32_t u = s.unit; u < s.unit + s.nunit; ++u)
-                    if (units[u].decodedLen == 1 && isWordByte(s.decoded[units[u].decoded])) {
+                for (std::uint32_t u = s.unit; u < s.unit + s.nunit; ++u) {
+                    const json::EscapeUnit& e = units[u];
+                    const char c = e.decodedLen == 1 ? s.decoded[e.decoded] : '\0';
+                    // A unit that decodes to a word byte, or \\ before a letter
+                    // (read as an inner escape, see forEachShape).
+                    const char next = e.decoded + 1 < s.decoded.size() ? s.decoded[e.decoded + 1] : '\0';
+                    if (isWordByte(c) || (c == '\\' && (next == 'b' || next == 'f' || next == 'n' || next == 'r' ||
+                                                         next == 't' || next == 'u'))) {
                         raw(d.toks[s.tok]);
                         break;
                     }
+                }
             }
         }
         std::sort(existing.begin(), existing.end());
