@@ -5,11 +5,17 @@
 #include <pcre2.h>
 
 #include <algorithm>
+#include <array>
 #include <cassert>
+#include <cctype>
 #include <climits>
 #include <cstring>
 #include <functional>
 #include <set>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#endif
 
 #include "mask/json.h"
 
@@ -44,19 +50,36 @@
 //    one of them (RuleSet::boundarySensitive) gets one scan per text.
 //    Strings that a raw candidate crossed are decoded and scanned in a
 //    further round.
-// 3. Token-shaped runs (\b[A-Z][A-Z0-9_]*_[0-9]{3,}\b) in the same texts are
-//    collected by a memchr pass for '_' (findShapes), so that a token already
-//    in the body is never handed out; as a Vectorscan pattern this class-led
-//    shape halved the scan's speed.
+// 3. Token-shaped runs (\b[A-Z][A-Z0-9_]*_[0-9]{3,}\b) in the same texts,
+//    and in the raw text of strings blanked there where it reads otherwise
+//    (sealExisting(): base64 data, and escaped strings with an escape
+//    unit that decodes to a word byte, at every level of JSON text), are
+//    collected by a memchr pass for '_' (forEachShape), so that a
+//    handed-out token never stands as a whole word in the input, raw or
+//    decoded; as a Vectorscan pattern this class-led shape halved the
+//    scan's speed.
 // 4. Per string, overlaps are resolved: lower priority number, then
-//    leftmost, then longest. A span that would cut a UTF-8 character fails
-//    closed.
+//    leftmost, then longest. Then every span is widened to whole words
+//    (settle()): left while the byte before it is a word byte
+//    [A-Za-z0-9_], right while the byte after it is one, in the text it
+//    lives in (a raw string, or the decoded text of one). The unmasker
+//    restores whole tokens only, so a token glued to a word byte would
+//    never come back; the widened text is the original the mapping
+//    records. Spans that overlap or touch after widening become one (the
+//    union, with the lower priority number's rule). Widening only ever
+//    masks more. A span that would cut a UTF-8 character fails closed.
+// 4c. Every other whole occurrence of an original in any string of the
+//    body is masked with the same token (propagate(): a bucket named in
+//    s3://… once and bare elsewhere), and strings with new spans are
+//    planned again (settled with them).
 // 5. The output is written in body order, which numbers tokens by first
 //    occurrence. Bytes outside masked spans are copied unchanged; a masked
 //    span inside an escaped string is spliced at the raw offsets of the escape
 //    units it covers.
 // 6. Residual check (residual()): the output must yield no candidate when
-//    planned as in steps 2-4. See the comment there for what is rescanned.
+//    planned as in steps 2-4, and no original looked for in 4c may still
+//    stand whole in it (residualOccurrence()). See the comment there for
+//    what is rescanned.
 //
 // All buffers belong to the Masker (one per worker thread) and keep their
 // capacity between calls; a call allocates only what it returns.
@@ -130,6 +153,147 @@ bool isContinuation(char c)
 bool onCharBoundaries(std::string_view s, std::uint32_t b, std::uint32_t e)
 {
     return (b >= s.size() || !isContinuation(s[b])) && (e >= s.size() || !isContinuation(s[e]));
+}
+
+// Originals shorter than this are not looked for elsewhere in the body
+// (propagate()): short values are the ones most likely to be ordinary text.
+constexpr std::size_t kMinPropagated = 6;
+
+// [b, e) of the text t[lo, hi) is a whole occurrence: on each side, the
+// byte next to it is not a word byte, nor a '-' or '.' that continues into
+// one (acme-logs is not in acme-logs-old or acme-logs.example.com, but is
+// in "acme-logs." at a sentence's end).
+bool wholeOccurrence(const char* t, std::size_t lo, std::size_t hi, std::size_t b, std::size_t e)
+{
+    if (b > lo) {
+        const char c = t[b - 1];
+        if (isWordByte(c) || ((c == '-' || c == '.') && b - 1 > lo && isWordByte(t[b - 2])))
+            return false;
+    }
+    if (e < hi) {
+        const char c = t[e];
+        if (isWordByte(c) || ((c == '-' || c == '.') && e + 1 < hi && isWordByte(t[e + 1])))
+            return false;
+    }
+    return true;
+}
+
+// The first three bytes of the needles (propagate()) as nibble tables, in
+// the manner of Teddy (Hyperscan's literal matcher): each needle is in one
+// of 8 buckets (by its first three bytes), and for each of the three
+// positions lo[c & 15] & hi[c >> 4] has the bits of the buckets that have
+// a needle with byte c there. An offset whose three bytes leave a bucket
+// bit in all three may start a needle; nibble tables can admit a few
+// byte combinations no needle has (a filter, never a miss).
+struct StartSets {
+    // Per position, each 16-byte table twice: one per 128-bit lane of a ymm
+    // register (vpshufb looks up within a lane).
+    alignas(32) std::uint8_t lo[3][32]{};
+    alignas(32) std::uint8_t hi[3][32]{};
+
+    void clear() { *this = StartSets{}; }
+    void add(const char* needle)
+    {
+        const auto* u = reinterpret_cast<const unsigned char*>(needle);
+        const unsigned bucket = ((u[0] * 31u + u[1]) * 31u + u[2]) % 8;
+        for (int j = 0; j < 3; ++j) {
+            lo[j][u[j] & 15] |= static_cast<std::uint8_t>(1u << bucket);
+            hi[j][u[j] >> 4] |= static_cast<std::uint8_t>(1u << bucket);
+        }
+    }
+    // After the last add(): the other lanes.
+    void seal()
+    {
+        for (int j = 0; j < 3; ++j) {
+            std::memcpy(lo[j] + 16, lo[j], 16);
+            std::memcpy(hi[j] + 16, hi[j], 16);
+        }
+    }
+    bool mayStart(const char* at) const
+    {
+        const auto* u = reinterpret_cast<const unsigned char*>(at);
+        unsigned bits = 0xff;
+        for (int j = 0; j < 3; ++j)
+            bits &= lo[j][u[j] & 15] & hi[j][u[j] >> 4];
+        return bits != 0;
+    }
+};
+
+// Appends to `out` the offsets i in [from, n - 2) where a word starts (p[i]
+// is a word byte, p[i - 1], if any, is not) that may start a needle.
+void wordStartsScalar(const char* p, std::size_t from, std::size_t n, const StartSets& sets,
+                      std::vector<std::uint32_t>& out)
+{
+    for (std::size_t i = from; i + 2 < n; ++i)
+        if (sets.mayStart(p + i) && isWordByte(p[i]) && (i == 0 || !isWordByte(p[i - 1])))
+            out.push_back(static_cast<std::uint32_t>(i));
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define VEIL_MASK_X86 1
+// 32 bytes at a time, the three nibble table lookups (vpshufb, per 128-bit
+// lane); the few offsets that pass are checked for a word start one by
+// one. (A word-start mask in the vector loop, or 64-byte blocks, cost as
+// much as they save here.)
+[[gnu::target("avx2"), gnu::always_inline]] inline __m256i bucketsAvx2(__m256i c, __m256i lo, __m256i hi)
+{
+    const __m256i nibble = _mm256_set1_epi8(0x0f);
+    return _mm256_and_si256(_mm256_shuffle_epi8(lo, _mm256_and_si256(c, nibble)),
+                            _mm256_shuffle_epi8(hi, _mm256_and_si256(_mm256_srli_epi16(c, 4), nibble)));
+}
+
+[[gnu::target("avx2")]] void wordStartsAvx2(const char* p, std::size_t n, const StartSets& sets,
+                                            std::vector<std::uint32_t>& out)
+{
+    const auto* lo = reinterpret_cast<const __m256i*>(sets.lo);
+    const auto* hi = reinterpret_cast<const __m256i*>(sets.hi);
+    const __m256i lo0 = _mm256_load_si256(lo), hi0 = _mm256_load_si256(hi);
+    const __m256i lo1 = _mm256_load_si256(lo + 1), hi1 = _mm256_load_si256(hi + 1);
+    const __m256i lo2 = _mm256_load_si256(lo + 2), hi2 = _mm256_load_si256(hi + 2);
+    const __m256i zero = _mm256_setzero_si256();
+    std::size_t i = 0;
+    for (; i + 34 <= n; i += 32) {
+        const auto* at = reinterpret_cast<const __m256i*>(p + i);
+        const __m256i b0 = bucketsAvx2(_mm256_loadu_si256(at), lo0, hi0);
+        const __m256i b1 = bucketsAvx2(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i + 1)), lo1, hi1);
+        const __m256i b2 = bucketsAvx2(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i + 2)), lo2, hi2);
+        const __m256i b = _mm256_and_si256(_mm256_and_si256(b0, b1), b2);
+        auto cand = ~static_cast<std::uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(b, zero)));
+        while (cand) {
+            const std::size_t q = i + static_cast<std::size_t>(__builtin_ctz(cand));
+            cand &= cand - 1;
+            if (isWordByte(p[q]) && (q == 0 || !isWordByte(p[q - 1])))
+                out.push_back(static_cast<std::uint32_t>(q));
+        }
+    }
+    wordStartsScalar(p, i, n, sets, out);
+}
+
+bool haveAvx2()
+{
+    static const bool avx2 = __builtin_cpu_supports("avx2");
+    return avx2;
+}
+#endif
+
+void wordStarts(const char* p, std::size_t n, const StartSets& sets, std::vector<std::uint32_t>& out, bool vector)
+{
+#ifdef VEIL_MASK_X86
+    if (vector && haveAvx2()) {
+        wordStartsAvx2(p, n, sets, out);
+        return;
+    }
+#endif
+    wordStartsScalar(p, 0, n, sets, out);
+}
+
+std::int64_t tokenAt(const std::vector<Tok>& toks, std::uint32_t pos)
+{
+    auto it = std::upper_bound(toks.begin(), toks.end(), pos, [](std::uint32_t p, const Tok& t) { return p < t.begin; });
+    if (it == toks.begin())
+        return -1;
+    --it;
+    return pos < it->end ? it - toks.begin() : -1;
 }
 
 // Bump allocator whose blocks never move: decoded strings and nested
@@ -219,13 +383,21 @@ struct Doc {
     std::vector<Str> strs;
     std::vector<std::int32_t> strOf; // per token: index in strs, or -1
     std::vector<std::pair<std::uint32_t, Candidate>> fast;
+    // Occurrences of originals found by propagate() that no span covers,
+    // per token, in the coordinates its work uses (see Work).
+    std::vector<std::pair<std::uint32_t, Candidate>> extra;
     std::vector<Work> work;
     std::vector<Candidate> cands; // of work items
+    // Per cands entry (first finalize() only): the span is exactly what its
+    // rule matched, neither widened nor merged (see propagate()).
+    std::vector<std::uint8_t> plain;
     // Residual check: which tokens masking changed (kEdited) or whose
     // context it changed (1); only those are decoded again. Empty: all.
     std::vector<std::uint8_t> dirty;
+    std::vector<std::uint32_t> edited; // residual check: tokens masking changed, and data no longer skipped
     std::uint32_t rawSeg = 0;
     bool blanked = false; // some string of its raw text is blanked in the scan buffer
+    std::vector<std::uint32_t> skipped; // tokens skipped as base64 data
     bool processed = false;
     // After emit(): the document's edits, and its masked text (nested
     // documents, for the residual check).
@@ -241,11 +413,15 @@ struct Doc {
         strs.clear();
         strOf.clear();
         fast.clear();
+        extra.clear();
         work.clear();
         cands.clear();
+        plain.clear();
         dirty.clear();
+        edited.clear();
         rawSeg = 0;
         blanked = false;
+        skipped.clear();
         processed = false;
         edits.clear();
         masked = {};
@@ -398,6 +574,7 @@ struct Masker::Impl {
     std::uint32_t hitBase = 0; // offset of the scanned range in scanBuf
     std::vector<Candidate> cands; // per segment, see Segment::cand
     std::vector<Candidate> resolveTmp;
+    std::vector<std::uint8_t> plainTmp; // settle(): per span, see Doc::plain
     std::vector<Candidate> candTmp;
     std::vector<std::uint32_t> order;
     bool collectShapes = false;
@@ -423,6 +600,40 @@ struct Masker::Impl {
     std::vector<std::pair<std::uint32_t, std::uint32_t>> tokens; // by mapping entry: span in tokText
     std::string tokText;
     std::vector<std::string_view> existing; // sorted token-shaped runs of the input
+
+    // Originals looked for elsewhere in the body (propagate()), and where
+    // they were found in the text searched: (needle, offset).
+    struct Needle {
+        std::string_view text; // into the body or the arena
+        std::uint32_t rule;    // its occurrences are masked as this rule's type
+        std::uint32_t next;    // the next needle with the same key, or kNone
+        std::uint64_t key;     // its first kMinPropagated bytes
+    };
+    static constexpr std::uint32_t kNone = UINT32_MAX;
+    std::vector<Needle> needles;        // as collected, repeats included
+    std::vector<std::uint32_t> memNeedles; // found by memmem (all, or those not starting with a word byte)
+    bool wordSearch = false;            // the others are found by wordStarts()
+    std::uint32_t uniqueNeedles = 0;
+    StartSets startSets;                // their first three bytes, as nibble tables
+    struct KeySlot {
+        std::uint64_t key;
+        std::uint32_t head; // first needle with this key; kNone: empty slot
+    };
+    std::vector<KeySlot> keySlots; // open addressing, a power of two
+    std::vector<std::uint32_t> starts;
+    std::vector<std::pair<std::uint32_t, std::uint32_t>> occ;
+    std::vector<std::pair<std::uint32_t, std::uint32_t>> spanAt; // the spans' [begin, end) in scanBuf, in order
+    struct ResText {
+        std::uint32_t begin; // in resBuf
+        bool scalar;
+    };
+    std::string resBuf; // residualOccurrence()'s texts
+    std::vector<ResText> resTexts;
+    std::vector<std::pair<std::uint32_t, Candidate>> textExtra; // maskText's occurrences
+    std::uint32_t accountRule = UINT32_MAX; // a rule of token type ACCOUNT, if any
+    // Per rule: a span that is exactly its match is matched again wherever
+    // its text stands whole (see propagate()).
+    std::vector<bool> refinds;
     std::vector<unsigned> nextNumber; // per token type
     std::vector<unsigned> perType;    // occurrences per token type
     Mapping* mapping = nullptr;
@@ -432,6 +643,15 @@ struct Masker::Impl {
         if (rs.database() && hs_alloc_scratch(rs.database(), &scratch) != HS_SUCCESS)
             scratch = nullptr;
         md = pcre2_match_data_create(4, nullptr);
+        for (std::uint32_t i = 0; i < rs.rules().size(); ++i)
+            if (rs.rules()[i].spec.tokenType == "ACCOUNT") {
+                accountRule = i;
+                break;
+            }
+        for (const RuleSet::Compiled& c : rs.rules())
+            refinds.push_back(!rs.boundarySensitive() && !c.group && !c.spec.validate &&
+                              std::none_of(c.notBefore.begin(), c.notBefore.end(), [](bool b) { return b; }) &&
+                              std::none_of(c.notAfter.begin(), c.notAfter.end(), [](bool b) { return b; }));
     }
     ~Impl()
     {
@@ -554,6 +774,8 @@ struct Masker::Impl {
                 std::memset(scanBuf.data() + base + t.begin, ' ', t.end - t.begin);
                 d.blanked = true;
             }
+            if (t.skip)
+                d.skipped.push_back(ti);
             if (t.skip)
                 continue;
             // A value whose context (its key, or the sibling value before
@@ -957,14 +1179,34 @@ struct Masker::Impl {
         return true;
     }
 
-    // Runs matching \b[A-Z][A-Z0-9_]*_[0-9]{3,}\b in scanBuf[begin, end).
-    // Such a match is a whole run of word bytes (every byte of the pattern
-    // is one, and \b holds at both ends), so it is found from the last '_' of
-    // a run when that '_' is followed by 3 or more digits up to the run's end.
-    // Separators and blanks are not word bytes: no run crosses a text.
-    void findShapes(std::size_t begin, std::size_t end)
+    // Runs matching \b[A-Z][A-Z0-9_]*_[0-9]{3,}\b in p[begin, end), as
+    // shape(begin, length). Such a match is a whole run of word bytes (every
+    // byte of the pattern is one, and \b holds at both ends), so it is found
+    // from the last '_' of a run when that '_' is followed by 3 or more
+    // digits up to the run's end. p[begin, end) is taken as a text of its
+    // own: no run crosses its edges (nor a separator or a blank, which are
+    // not word bytes). With `raw`, p is raw JSON read as the unmasker reads
+    // it: an escape unit is a boundary, so after `9\u0033` a run starts.
+    // How many of p[0, n) an escape letter takes after an odd number of raw
+    // escaped backslashes, in the unmasker's reading (b f n r t: 1; u and 4
+    // hex digits: 5; else 0).
+    static std::size_t innerEscapeAt(const char* p, std::size_t n)
     {
-        const char* p = scanBuf.data();
+        if (n == 0)
+            return 0;
+        if (p[0] == 'b' || p[0] == 'f' || p[0] == 'n' || p[0] == 'r' || p[0] == 't')
+            return 1;
+        if (p[0] != 'u' || n < 5)
+            return 0;
+        for (std::size_t k = 1; k < 5; ++k)
+            if (!std::isxdigit(static_cast<unsigned char>(p[k])))
+                return 0;
+        return 5;
+    }
+
+    template <bool raw = false, typename F>
+    static void forEachShape(const char* p, std::size_t begin, std::size_t end, F&& shape)
+    {
         std::size_t i = begin;
         while (i < end) {
             const void* u = std::memchr(p + i, '_', end - i);
@@ -981,13 +1223,29 @@ struct Masker::Impl {
             std::size_t b = us;
             while (b > begin && isWordByte(p[b - 1]))
                 --b;
+            if (raw && b > begin && p[b - 1] == '\\') {
+                std::size_t j = b - 1;
+                while (j > begin && p[j - 1] == '\\')
+                    --j;
+                if ((b - j) % 2 == 1) // an odd run of backslashes: the last one starts a unit
+                    b = std::min(us, b - 1 + (p[b] == 'u' ? 6 : 2));
+                else if ((b - j) / 2 % 2 == 1) // an odd number of \\: an inner escape (TokenRestorer)
+                    b = std::min(us, b + innerEscapeAt(p + b, us - b));
+            }
             bool shaped = p[b] >= 'A' && p[b] <= 'Z';
             for (std::size_t k = b; shaped && k < us; ++k)
                 shaped = (p[k] >= 'A' && p[k] <= 'Z') || isDigit(p[k]) || p[k] == '_';
             if (shaped)
-                shapes.push_back({static_cast<std::uint32_t>(b), static_cast<std::uint32_t>(q - b)});
+                shape(b, q - b);
             i = q;
         }
+    }
+
+    void findShapes(std::size_t begin, std::size_t end)
+    {
+        forEachShape(scanBuf.data(), begin, end, [&](std::size_t b, std::size_t n) {
+            shapes.push_back({static_cast<std::uint32_t>(b), static_cast<std::uint32_t>(n)});
+        });
     }
 
     // Scans everything laid out, assigns raw candidates to tokens, decodes
@@ -1018,14 +1276,7 @@ struct Masker::Impl {
         Doc& d = *docs[di];
         d.processed = true;
         auto& toks = d.toks;
-        auto tokAt = [&](std::uint32_t pos) -> std::int64_t {
-            auto it = std::upper_bound(toks.begin(), toks.end(), pos,
-                                       [](std::uint32_t p, const Tok& t) { return p < t.begin; });
-            if (it == toks.begin())
-                return -1;
-            --it;
-            return pos < it->end ? it - toks.begin() : -1;
-        };
+        auto tokAt = [&](std::uint32_t pos) { return tokenAt(toks, pos); };
         const Segment& seg = segs[d.rawSeg];
         for (std::uint32_t ci = seg.cand; ci < seg.cand + seg.ncand; ++ci) {
             const Candidate c = cands[ci];
@@ -1101,33 +1352,108 @@ struct Masker::Impl {
         return Ok{};
     }
 
+    // Step 4b: the resolved spans of one text, text[lo, hi) (sorted by
+    // begin, disjoint), widened to whole words: left while the byte before
+    // is a word byte, right while the byte after is one. The unmasker
+    // restores whole tokens only, so a token glued to a word byte
+    // ("notify-reEC2_ELASTICACHE_HOST_001") would never come back. Word
+    // bytes are ASCII, each one whole escape unit and one whole character,
+    // so a widened span keeps the unit and UTF-8 boundaries it had. Spans
+    // that then overlap or touch (a token next to a token is glued too)
+    // become one, the union, with the rule of lower priority number (the
+    // leftmost on a tie). Then the occurrences extra[0, nextra) (sorted by
+    // begin; whole words already) join: one inside a span adds nothing,
+    // one that overlaps or touches spans makes their union. Widening and
+    // merging only ever mask more.
+    void settle(std::vector<Candidate>& c, std::string_view text, std::uint32_t lo, std::uint32_t hi,
+                const std::pair<std::uint32_t, Candidate>* extra = nullptr, std::size_t nextra = 0)
+    {
+        const auto& rules = rs.rules();
+        auto lower = [&](std::uint32_t a, std::uint32_t b) {
+            return rules[a].spec.priority < rules[b].spec.priority ? a : b;
+        };
+        std::size_t out = 0;
+        plainTmp.clear();
+        for (std::size_t i = 0; i < c.size(); ++i) {
+            Candidate x = c[i];
+            while (x.begin > lo && isWordByte(text[x.begin - 1]))
+                --x.begin;
+            while (x.end < hi && isWordByte(text[x.end]))
+                ++x.end;
+            // Widening is monotonic: c stays sorted by begin.
+            if (out > 0 && x.begin <= c[out - 1].end) {
+                Candidate& p = c[out - 1];
+                p.end = std::max(p.end, x.end);
+                p.rule = lower(x.rule, p.rule);
+                plainTmp[out - 1] = 0;
+                continue;
+            }
+            plainTmp.push_back(x.begin == c[i].begin && x.end == c[i].end);
+            c[out++] = x;
+        }
+        c.resize(out);
+        if (nextra == 0)
+            return;
+        plainTmp.assign(c.size() + nextra, 0); // (only the first finalize() reads it)
+        std::vector<Candidate>& all = resolveTmp;
+        all.clear();
+        std::size_t i = 0, k = 0;
+        while (i < c.size() || k < nextra) {
+            const bool span = k == nextra || (i < c.size() && c[i].begin <= extra[k].second.begin);
+            const Candidate x = span ? c[i++] : extra[k++].second;
+            if (!all.empty() && x.begin <= all.back().end) {
+                Candidate& p = all.back();
+                if (x.end > p.end) {
+                    p.end = x.end;
+                    p.rule = lower(x.rule, p.rule);
+                }
+                continue;
+            }
+            all.push_back(x);
+        }
+        c.swap(all);
+    }
+
     // The work of document `di`: per token in order, its resolved
-    // candidates. Nested documents are finalized first (they come later).
+    // candidates, settled with the occurrences propagate() added. Nested
+    // documents are finalized first (they come later).
     Result<void, MaskError> finalize(std::uint32_t di)
     {
         Doc& d = *docs[di];
         std::stable_sort(d.fast.begin(), d.fast.end(),
                          [](const auto& a, const auto& b) { return a.first < b.first; });
+        std::sort(d.extra.begin(), d.extra.end(), [](const auto& a, const auto& b) {
+            return a.first != b.first ? a.first < b.first : a.second.begin < b.second.begin;
+        });
         // Tokens with something to finalize, in order: those with raw
-        // candidates, and the decoded ones.
+        // candidates or occurrences, and the decoded ones.
         order.clear();
         for (const auto& [ti, c] : d.fast)
             if (order.empty() || order.back() != ti)
                 order.push_back(ti);
+        for (const auto& [ti, c] : d.extra)
+            order.push_back(ti);
         for (const Str& s : d.strs)
             order.push_back(s.tok);
         std::sort(order.begin(), order.end());
         order.erase(std::unique(order.begin(), order.end()), order.end());
-        std::size_t fi = 0;
+        std::size_t fi = 0, xi = 0;
         for (const std::uint32_t ti : order) {
             candTmp.clear();
             while (fi < d.fast.size() && d.fast[fi].first == ti)
                 candTmp.push_back(d.fast[fi++].second);
+            const std::size_t x0 = xi;
+            while (xi < d.extra.size() && d.extra[xi].first == ti)
+                ++xi;
+            const auto* extra = d.extra.data() + x0;
+            const std::size_t nextra = xi - x0;
             const std::int32_t si = d.strOf[ti];
+            const Tok& t = d.toks[ti];
             Work w{Work::Fast, ti, si, 0, 0};
             if (si < 0) {
                 resolve(candTmp);
-                if (d.toks[ti].kind != Kind::Scalar)
+                settle(candTmp, d.text, t.begin, t.end, extra, nextra);
+                if (t.kind != Kind::Scalar)
                     if (auto r = checkBoundaries(d.text, candTmp); !r)
                         return r;
             } else {
@@ -1142,9 +1468,10 @@ struct Masker::Impl {
                 }
                 const Segment& seg = segs[static_cast<std::size_t>(s.seg)];
                 candTmp.assign(cands.begin() + seg.cand, cands.begin() + seg.cand + seg.ncand);
-                if (candTmp.empty())
+                if (candTmp.empty() && nextra == 0)
                     continue;
                 resolve(candTmp);
+                settle(candTmp, s.decoded, 0, static_cast<std::uint32_t>(s.decoded.size()), extra, nextra);
                 if (auto r = checkBoundaries(s.decoded, candTmp); !r)
                     return r;
                 w.type = Work::Slow;
@@ -1152,6 +1479,7 @@ struct Masker::Impl {
             w.cand = static_cast<std::uint32_t>(d.cands.size());
             w.ncand = static_cast<std::uint32_t>(candTmp.size());
             d.cands.insert(d.cands.end(), candTmp.begin(), candTmp.end());
+            d.plain.insert(d.plain.end(), plainTmp.begin(), plainTmp.begin() + static_cast<std::ptrdiff_t>(candTmp.size()));
             d.work.push_back(w);
         }
         return Ok{};
@@ -1163,6 +1491,363 @@ struct Masker::Impl {
             if (auto r = finalize(static_cast<std::uint32_t>(di)); !r)
                 return r;
         return Ok{};
+    }
+
+    // ---- propagation ----------------------------------------------------------
+    //
+    // Step 4c. A value recognised by its context in one place (the bucket
+    // of s3://acme-logs/…, the account of "OwnerId": "…") may stand bare
+    // elsewhere in the same body: in a tool_use input that holds the token
+    // the model answered with, restored by veild, and sent back with the
+    // conversation. So after the first finalize() of every document, every
+    // whole occurrence (wholeOccurrence()) of an original of kMinPropagated
+    // bytes or more, in any string of the body (keys and values, decoded,
+    // JSON text at every level; not base64 data), is masked with the same
+    // token: added to its string's candidates (Doc::extra), and all
+    // documents are finalized again. An ARN's account id (its 5th ':'
+    // field) is looked for as an ACCOUNT original too, so a bare account id
+    // is masked even where only typed ARN tokens carry it. Still a pure
+    // function of the body.
+    //
+    // Not looked for: an original whose span is exactly what a rule that
+    // needs no context matched (no capture group, no notBefore/notAfter,
+    // no validator; RuleSet not boundary-sensitive). Wherever its text
+    // stands whole, that rule matches it again: the same bytes, and \b
+    // sees non-word bytes (or a text's edge) on both sides as it did, since
+    // the span was not widened. Those are found by their rules anyway (and
+    // the residual check's rescan would find them); looking for them too
+    // cost ~10 us per dense body.
+    //
+    // The search runs over the scan buffer, where every text of the body
+    // is once as a value part: with few needles memmem each, with more one
+    // AVX2 pass (or a portable one) that keeps the word starts whose first
+    // three bytes may begin a needle (StartSets), then a hash of the first
+    // kMinPropagated bytes (keySlots). Hits are then placed in their text,
+    // which decides the boundaries; most are spans already (walked next to
+    // spanAt, in order).
+
+    // Up to this many needles (repeats included), memmem each; measured on
+    // bench/mask_bench: memmem ~0.7-0.9 us per needle over a 16 KB scan
+    // buffer, the AVX2 pass ~1.5 us whatever the count, the portable one
+    // several times that.
+    static constexpr std::size_t kFewNeedles = 4;
+    static constexpr std::size_t kFewNeedlesSimd = 2;
+
+    bool vectorSearch() const
+    {
+#ifdef VEIL_MASK_X86
+        return opts.vectorSearch && haveAvx2();
+#else
+        return false;
+#endif
+    }
+
+    void addNeedle(std::string_view v, std::uint32_t rule, bool plain)
+    {
+        if (v.size() >= kMinPropagated && !(plain && refinds[rule]))
+            needles.push_back({v, rule, kNone, 0});
+        if (accountRule == UINT32_MAX || v.substr(0, 4) != "arn:")
+            return;
+        // arn:partition:service:region:account:resource
+        std::size_t at = 0; // the 4th ':'
+        for (int colon = 0; colon < 4; ++colon) {
+            at = v.find(':', colon == 0 ? 0 : at + 1);
+            if (at == std::string_view::npos)
+                return;
+        }
+        const std::size_t end = v.find(':', at + 1);
+        if (end == std::string_view::npos || end - at - 1 != 12)
+            return;
+        const std::string_view account = v.substr(at + 1, 12);
+        if (std::all_of(account.begin(), account.end(), isDigit))
+            needles.push_back({account, accountRule, kNone, 0});
+    }
+
+    // Prepares the search: every needle goes into a hash table by its
+    // first kMinPropagated bytes (a chain per key), repeats of a text are
+    // dropped (the first one stays: body order), and those that start
+    // with a word byte are found by wordStarts() (with few needles and no
+    // vector unit, all by memmem).
+    void sealNeedles()
+    {
+        startSets.clear();
+        memNeedles.clear();
+        std::size_t nslots = 16;
+        while (nslots < 2 * needles.size())
+            nslots *= 2;
+        keySlots.assign(nslots, KeySlot{0, kNone});
+        wordSearch = needles.size() > (vectorSearch() ? kFewNeedlesSimd : kFewNeedles);
+        uniqueNeedles = 0;
+        for (std::uint32_t k = 0; k < needles.size(); ++k) {
+            Needle& n = needles[k];
+            n.key = keyOf(n.text.data());
+            KeySlot* slot = slotOf(n.key);
+            bool repeat = false;
+            for (std::uint32_t j = slot->head; j != kNone && !repeat; j = needles[j].next)
+                repeat = needles[j].text == n.text;
+            if (repeat)
+                continue;
+            ++uniqueNeedles;
+            slot->key = n.key;
+            n.next = slot->head;
+            slot->head = k;
+            if (!wordSearch || !isWordByte(n.text[0])) {
+                memNeedles.push_back(k);
+                continue;
+            }
+            startSets.add(n.text.data());
+        }
+        startSets.seal();
+    }
+
+    // a[0, n) == b[0, n), for the short tails of needles: inline, where a
+    // call to memcmp costs more than the compare.
+    static bool sameBytes(const char* a, const char* b, std::size_t n)
+    {
+        for (; n >= 8; a += 8, b += 8, n -= 8) {
+            std::uint64_t x, y;
+            std::memcpy(&x, a, 8);
+            std::memcpy(&y, b, 8);
+            if (x != y)
+                return false;
+        }
+        for (; n > 0; ++a, ++b, --n)
+            if (*a != *b)
+                return false;
+        return true;
+    }
+
+    // The first kMinPropagated bytes at p, as a number; `room`: 8 bytes
+    // may be read (one load, no store forwarding stall on a partial copy).
+    static std::uint64_t keyOf(const char* p, bool room = false)
+    {
+        static_assert(kMinPropagated == 6);
+        std::uint64_t k = 0;
+        if (room) {
+            std::memcpy(&k, p, 8);
+            return k & 0xFFFFFFFFFFFFull; // little-endian: the first 6 bytes
+        }
+        for (std::size_t i = kMinPropagated; i-- > 0;)
+            k = (k << 8) | static_cast<unsigned char>(p[i]);
+        return k;
+    }
+
+    // The slot of `key`: its own, or the empty one where it would go.
+    KeySlot* slotOf(std::uint64_t key)
+    {
+        const std::size_t mask = keySlots.size() - 1;
+        for (std::size_t i = static_cast<std::size_t>((key * 0x9E3779B97F4A7C15ull) >> 40) & mask;; i = (i + 1) & mask)
+            if (keySlots[i].head == kNone || keySlots[i].key == key)
+                return &keySlots[i];
+    }
+
+    // Every place in p[0, n) whose bytes equal a needle, into occ.
+    void findOccurrences(const char* p, std::size_t n)
+    {
+        occ.clear();
+        for (const std::uint32_t k : memNeedles) {
+            const std::string_view t = needles[k].text;
+            std::size_t at = 0;
+            while (at + t.size() <= n) {
+                const void* h = memmem(p + at, n - at, t.data(), t.size());
+                if (!h)
+                    break;
+                const auto pos = static_cast<std::size_t>(static_cast<const char*>(h) - p);
+                occ.push_back({k, static_cast<std::uint32_t>(pos)});
+                at = pos + 1;
+            }
+        }
+        if (!wordSearch || memNeedles.size() == uniqueNeedles)
+            return;
+        // A needle that starts with a word byte can only occur whole at a
+        // word start of the text holding it, and so at one of p, whose
+        // first three bytes may be a needle's (wordStarts()), then whose
+        // first kMinPropagated are one's (keySlots).
+        starts.clear();
+        wordStarts(p, n, startSets, starts, opts.vectorSearch);
+        for (const std::uint32_t q : starts) {
+            if (q + kMinPropagated > n)
+                break;
+            for (std::uint32_t k = slotOf(keyOf(p + q, q + 8 <= n))->head; k != kNone; k = needles[k].next) {
+                const std::string_view t = needles[k].text;
+                if (q + t.size() <= n && sameBytes(p + q + kMinPropagated, t.data() + kMinPropagated,
+                                                   t.size() - kMinPropagated))
+                    occ.push_back({k, q});
+            }
+        }
+    }
+
+    // Where scanBuf[pos, pos + len) lies, if it is a whole occurrence in one
+    // text: its document, token and begin in the coordinates the token's
+    // work uses (the document's for a raw string or a scalar, which must be
+    // the whole scalar; the decoded text's for a decoded string).
+    bool occurrenceAt(std::uint32_t pos, std::uint32_t len, std::uint32_t& doc, std::uint32_t& tok,
+                      std::uint32_t& begin) const
+    {
+        auto it = std::lower_bound(segs.begin(), segs.end(), pos,
+                                   [](const Segment& s, std::uint32_t p) { return s.end <= p; });
+        if (it == segs.end() || pos < it->begin + it->from || pos + len > it->end)
+            return false; // in a context, or across a text's end
+        const Doc& d = *docs[it->doc];
+        if (it->str >= 0) {
+            const Str& s = d.strs[static_cast<std::size_t>(it->str)];
+            const std::uint32_t off = pos - (it->begin + it->from);
+            if (!wholeOccurrence(s.decoded.data(), 0, s.decoded.size(), off, off + len))
+                return false;
+            doc = it->doc;
+            tok = s.tok;
+            begin = off;
+            return true;
+        }
+        const std::uint32_t off = pos - it->begin;
+        const std::int64_t ti = tokenAt(d.toks, off);
+        if (ti < 0)
+            return false;
+        const Tok& t = d.toks[static_cast<std::size_t>(ti)];
+        // Blanked, or decoded and placed in its own text.
+        if (t.escaped || t.skip || d.strOf[static_cast<std::size_t>(ti)] >= 0 || off + len > t.end)
+            return false;
+        if (t.kind == Kind::Scalar ? off != t.begin || off + len != t.end
+                                   : !wholeOccurrence(d.text.data(), t.begin, t.end, off, off + len))
+            return false;
+        doc = it->doc;
+        tok = static_cast<std::uint32_t>(ti);
+        begin = off;
+        return true;
+    }
+
+    // The spans of the first finalize() in scanBuf coordinates, in order
+    // (segments and their value parts are in buffer order).
+    void indexSpans()
+    {
+        spanAt.clear();
+        for (const Segment& sg : segs) {
+            const Doc& d = *docs[sg.doc];
+            auto add = [&](const Work& w, std::uint32_t base) {
+                for (std::uint32_t k = 0; k < w.ncand; ++k)
+                    spanAt.push_back({base + d.cands[w.cand + k].begin, base + d.cands[w.cand + k].end});
+            };
+            if (sg.str < 0) {
+                for (const Work& w : d.work)
+                    if (w.type == Work::Fast)
+                        add(w, sg.begin);
+                continue;
+            }
+            const std::uint32_t tok = d.strs[static_cast<std::size_t>(sg.str)].tok;
+            auto w = std::lower_bound(d.work.begin(), d.work.end(), tok,
+                                      [](const Work& x, std::uint32_t t) { return x.tok < t; });
+            if (w != d.work.end() && w->tok == tok && w->type == Work::Slow)
+                add(*w, sg.begin + sg.from);
+        }
+    }
+
+    // After finalize(): adds every occurrence of an original that no span
+    // covers to its document's extra. True if one was added (then the
+    // documents are finalized again).
+    bool propagate()
+    {
+        needles.clear();
+        for (std::size_t di = 0; di < ndocs; ++di) {
+            const Doc& d = *docs[di];
+            for (const Work& w : d.work) {
+                if (w.type == Work::Nested)
+                    continue;
+                const std::string_view text = w.type == Work::Fast ? d.text : d.strs[static_cast<std::size_t>(w.str)].decoded;
+                for (std::uint32_t k = 0; k < w.ncand; ++k) {
+                    const Candidate& c = d.cands[w.cand + k];
+                    addNeedle(text.substr(c.begin, c.end - c.begin), c.rule, d.plain[w.cand + k] != 0);
+                }
+            }
+        }
+        if (needles.empty())
+            return false;
+        sealNeedles();
+        findOccurrences(scanBuf.data(), scanBuf.size());
+        if (occ.empty())
+            return false;
+        indexSpans();
+        // Most hits are spans themselves (the rule found them): walked in
+        // order next to the spans, those cost nothing more.
+        if (!memNeedles.empty()) // wordStarts() hits come in order
+            std::sort(occ.begin(), occ.end(), [](const auto& a, const auto& b) {
+                return a.second != b.second ? a.second < b.second : a.first < b.first;
+            });
+        bool added = false;
+        std::size_t si = 0;
+        for (const auto& [k, pos] : occ) {
+            const Needle& n = needles[k];
+            const auto len = static_cast<std::uint32_t>(n.text.size());
+            while (si < spanAt.size() && spanAt[si].second <= pos)
+                ++si; // spans are disjoint and in order: the first that ends after pos
+            if (si < spanAt.size() && spanAt[si].first <= pos && pos + len <= spanAt[si].second)
+                continue;
+            std::uint32_t di = 0, ti = 0, b = 0;
+            if (!occurrenceAt(pos, len, di, ti, b))
+                continue;
+            docs[di]->extra.push_back({ti, Candidate{n.rule, b, b + len}});
+            added = true;
+        }
+        return added;
+    }
+
+    // The residual check's half for originals: none may still stand whole
+    // in a decoded text of the output (documents [firstDoc, ndocs), planned
+    // by residual()). Only strings masking changed are searched, and those
+    // the first pass skipped as base64 data and the output no longer does:
+    // any other string had no whole occurrence in the first pass
+    // (propagate() found them all, and masking one edits its string), and
+    // an occurrence lies inside one string. Returns the token type of an
+    // original that still stands, or null.
+    const std::string* residualOccurrence(std::size_t firstDoc)
+    {
+        if (needles.empty())
+            return nullptr;
+        // The texts, one after the other, each followed by a NUL (not a
+        // word byte), so that one search covers them.
+        resBuf.clear();
+        resTexts.clear();
+        for (std::size_t di = firstDoc; di < ndocs; ++di) {
+            const Doc& d = *docs[di];
+            const bool all = d.origin < 0 || d.dirty.empty(); // not planned from edits: all of it
+            const std::size_t count = all ? d.toks.size() : d.edited.size();
+            for (std::size_t i = 0; i < count; ++i) {
+                const std::uint32_t ti = all ? static_cast<std::uint32_t>(i) : d.edited[i];
+                const Tok& t = d.toks[ti];
+                if (t.skip)
+                    continue;
+                std::string_view text = d.text.substr(t.begin, t.end - t.begin);
+                if (const std::int32_t si = d.strOf[ti]; si >= 0) {
+                    const Str& s = d.strs[static_cast<std::size_t>(si)];
+                    if (s.nested >= 0 || s.inert)
+                        continue; // JSON text: its own document is searched
+                    text = s.decoded;
+                } else {
+                    assert(!t.escaped); // what masking changed is decoded again
+                    if (t.escaped)
+                        continue;
+                }
+                if (text.size() < kMinPropagated)
+                    continue;
+                resTexts.push_back({static_cast<std::uint32_t>(resBuf.size()), t.kind == Kind::Scalar});
+                resBuf.append(text);
+                resBuf.push_back('\0');
+            }
+        }
+        if (resTexts.empty())
+            return nullptr;
+        findOccurrences(resBuf.data(), resBuf.size());
+        for (const auto& [k, pos] : occ) {
+            auto it = std::upper_bound(resTexts.begin(), resTexts.end(), pos,
+                                       [](std::uint32_t p, const ResText& r) { return p < r.begin; }) - 1;
+            const std::size_t lo = it->begin;
+            const std::size_t hi = it + 1 == resTexts.end() ? resBuf.size() - 1 : (it + 1)->begin - 1;
+            const std::size_t len = needles[k].text.size();
+            if (pos + len > hi)
+                continue;
+            if (it->scalar ? pos == lo && pos + len == hi : wholeOccurrence(resBuf.data(), lo, hi, pos, pos + len))
+                return &rs.tokenTypes()[rs.rules()[needles[k].rule].type];
+        }
+        return nullptr;
     }
 
     // ---- tokens ---------------------------------------------------------------
@@ -1222,12 +1907,50 @@ struct Masker::Impl {
         slots[i] = {h, gen, entry};
     }
 
-    // Token-shaped runs found while scanning the input, for tokenFor.
+    // Token-shaped runs of the input, for tokenFor: those of the texts
+    // scanned (decoded strings), and those of the raw text of strings the
+    // scan buffer holds blanked where it differs: `SUBNET_001\u00349`
+    // decodes to SUBNET_00149, but its raw SUBNET_001 stands as a whole
+    // word, which the unmasker would turn into an original if SUBNET_001
+    // were handed out. Raw text is read as the unmasker reads it
+    // (forEachShape<true>: an escape unit is a boundary, and so is an escape
+    // letter after \\), so a raw run differs from the decoded one only next
+    // to a unit that decodes to a word byte or to a \\ before a letter;
+    // strings without such a unit need no second look. Base64
+    // data is never decoded: its raw text is read. At every level of JSON
+    // text.
     void sealExisting()
     {
         existing.clear();
         for (const auto& [b, n] : shapes)
             existing.push_back(std::string_view(scanBuf).substr(b, n));
+        for (std::size_t di = 0; di < ndocs; ++di) {
+            const Doc& d = *docs[di];
+            if (!d.blanked)
+                continue;
+            auto raw = [&](const Tok& t) {
+                forEachShape<true>(d.text.data(), t.begin, t.end,
+                                   [&](std::size_t b, std::size_t n) { existing.push_back(d.text.substr(b, n)); });
+            };
+            for (const std::uint32_t ti : d.skipped)
+                raw(d.toks[ti]);
+            for (const Str& s : d.strs) {
+                if (s.inert || !d.toks[s.tok].escaped)
+                    continue;
+                for (std::uint32_t u = s.unit; u < s.unit + s.nunit; ++u) {
+                    const json::EscapeUnit& e = units[u];
+                    const char c = e.decodedLen == 1 ? s.decoded[e.decoded] : '\0';
+                    // A unit that decodes to a word byte, or \\ before a letter
+                    // (read as an inner escape, see forEachShape).
+                    const char next = e.decoded + 1 < s.decoded.size() ? s.decoded[e.decoded + 1] : '\0';
+                    if (isWordByte(c) || (c == '\\' && (next == 'b' || next == 'f' || next == 'n' || next == 'r' ||
+                                                         next == 't' || next == 'u'))) {
+                        raw(d.toks[s.tok]);
+                        break;
+                    }
+                }
+            }
+        }
         std::sort(existing.begin(), existing.end());
         existing.erase(std::unique(existing.begin(), existing.end()), existing.end());
     }
@@ -1424,10 +2147,18 @@ struct Masker::Impl {
     //   recursively, for the strings of a nested JSON text that changed.
     // - A string that was not JSON text in the first pass is checked again
     //   (masking inside it could make it JSON).
+    // - Base64 data the first pass skipped and the output no longer does
+    //   (masking changed a "type", "base64" or "data") was never decoded:
+    //   it is decoded and scanned now (dirty).
+    // - Originals (residualOccurrence()): none looked for in step 4c may
+    //   stand whole in the decoded text of a string masking changed, or of
+    //   data no longer skipped; any other string is as the first pass saw
+    //   it, which masked every whole occurrence there.
     //
     // tests/unit/mask/masker_test.cpp plants what this must still catch: a
     // token completing a match, in every kind of string and in JSON text two
-    // levels down; text joined across a token; a skipped key masked.
+    // levels down; text joined across a token; a skipped key masked; an
+    // original in data that masking made no longer skipped.
 
     // The masked output of document `oi` (emitted), as a new document.
     Result<std::uint32_t, MaskError> derive(std::uint32_t oi)
@@ -1460,6 +2191,7 @@ struct Masker::Impl {
             }
             t.end = static_cast<std::uint32_t>(in.end + delta) - (t.kind != in.kind ? 1 : 0);
             if (edited) {
+                n.edited.push_back(static_cast<std::uint32_t>(ti));
                 if (t.kind != Kind::Scalar)
                     t.escaped = std::memchr(outText.data() + t.begin, '\\', t.end - t.begin) != nullptr;
                 rewalk = rewalk || isSkipMarker(o.text.substr(in.begin, in.end - in.begin));
@@ -1478,6 +2210,14 @@ struct Masker::Impl {
             if (n.dirty.size() != n.toks.size()) { // not the input's structure: check everything
                 n.dirty.clear();
                 n.origin = -1;
+            } else {
+                // Data the first pass skipped and the output does not was
+                // never decoded: it is read now, escapes and all.
+                for (std::size_t ti = 0; ti < n.toks.size(); ++ti)
+                    if (o.toks[ti].skip && !n.toks[ti].skip) {
+                        n.dirty[ti] = std::max<std::uint8_t>(n.dirty[ti], 1);
+                        n.edited.push_back(static_cast<std::uint32_t>(ti));
+                    }
             }
         }
         return ni;
@@ -1500,8 +2240,12 @@ struct Masker::Impl {
             return r;
         if (auto r = finalizeFrom(firstDoc); !r)
             return r;
-        if (docs[*top]->work.empty())
+        if (docs[*top]->work.empty()) {
+            if (const std::string* type = residualOccurrence(firstDoc))
+                return fail(MaskError{Unmaskable::Residual, "a value masked as " + *type +
+                                                                " still occurs unmasked after masking"});
             return Ok{};
+        }
         std::set<std::string> names;
         for (std::size_t di = firstDoc; di < ndocs; ++di)
             for (const Candidate& c : docs[di]->cands)
@@ -1557,6 +2301,15 @@ Result<Masked, MaskError> Masker::maskJson(std::string_view body)
         m.body.assign(body);
         return m; // nothing matched: the residual check would scan the same bytes
     }
+    if (im.propagate()) {
+        for (std::size_t di = 0; di < im.ndocs; ++di) {
+            im.docs[di]->work.clear();
+            im.docs[di]->cands.clear();
+            im.docs[di]->plain.clear();
+        }
+        if (auto r = im.finalizeFrom(0); !r)
+            return fail(r.error());
+    }
     im.sealExisting();
     im.mapping = &m.mapping;
     std::size_t spans = 0;
@@ -1604,7 +2357,28 @@ Result<Masked, MaskError> Masker::maskText(std::string_view body)
         return m;
     }
     std::vector<Candidate> found(im.cands.begin(), im.cands.end());
+    const auto size = static_cast<std::uint32_t>(body.size());
     im.resolve(found);
+    im.settle(found, body, 0, size);
+    // Step 4c on one text (see propagate()).
+    im.needles.clear();
+    for (std::size_t i = 0; i < found.size(); ++i)
+        im.addNeedle(body.substr(found[i].begin, found[i].end - found[i].begin), found[i].rule, im.plainTmp[i] != 0);
+    if (!im.needles.empty()) {
+        im.sealNeedles();
+        im.findOccurrences(body.data(), body.size());
+        im.textExtra.clear();
+        for (const auto& [k, pos] : im.occ) {
+            const Candidate x{im.needles[k].rule, pos, pos + static_cast<std::uint32_t>(im.needles[k].text.size())};
+            auto it = std::upper_bound(found.begin(), found.end(), x.begin,
+                                       [](std::uint32_t b, const Candidate& y) { return b < y.begin; });
+            if ((it == found.begin() || (it - 1)->end < x.end) && wholeOccurrence(body.data(), 0, size, x.begin, x.end))
+                im.textExtra.push_back({0, x});
+        }
+        std::sort(im.textExtra.begin(), im.textExtra.end(),
+                  [](const auto& a, const auto& b) { return a.second.begin < b.second.begin; });
+        im.settle(found, body, 0, size, im.textExtra.data(), im.textExtra.size());
+    }
     im.sealExisting();
     im.mapping = &m.mapping;
     m.body.reserve(body.size());
@@ -1628,6 +2402,14 @@ Result<Masked, MaskError> Masker::maskText(std::string_view body)
             for (const Candidate& c : im.cands)
                 names.insert(im.rs.rules()[c.rule].spec.name);
             return fail(MaskError{Unmaskable::Residual, "still matching after masking: " + join(names)});
+        }
+        if (!im.needles.empty()) {
+            im.findOccurrences(m.body.data(), m.body.size());
+            for (const auto& [k, pos] : im.occ)
+                if (wholeOccurrence(m.body.data(), 0, m.body.size(), pos, pos + im.needles[k].text.size()))
+                    return fail(MaskError{Unmaskable::Residual,
+                                          "a value masked as " + im.rs.tokenTypes()[im.rs.rules()[im.needles[k].rule].type] +
+                                              " still occurs unmasked after masking"});
         }
     }
     return m;

@@ -52,6 +52,9 @@ struct MaskOptions {
     unsigned nestedJsonDepth = 3;
     // Run the residual check (a second scan of the output).
     bool residualCheck = true;
+    // Look for originals elsewhere in the body with AVX2 where the CPU has
+    // it; false: the portable search (the same result; for tests).
+    bool vectorSearch = true;
 };
 
 class Masker {

@@ -16,6 +16,50 @@ constexpr bool isWord(char c)
 constexpr bool mayStartToken(char c) { return c >= 'A' && c <= 'Z'; }
 constexpr std::size_t kMinTokenLength = 5; // "X_001"
 
+constexpr bool isHex(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+// How many bytes of `rest` an escape letter takes (b f n r t: 1; u and 4
+// hex digits: 5; anything else: 0). Not final and too short to tell: one
+// more than there is, so that the caller holds back until the rest arrives.
+std::size_t innerEscape(std::string_view rest, bool final)
+{
+    if (rest.empty())
+        return final ? 0 : 1;
+    switch (rest[0]) {
+    case 'b': case 'f': case 'n': case 'r': case 't':
+        return 1;
+    case 'u':
+        for (std::size_t k = 1; k < 5; ++k) {
+            if (k >= rest.size())
+                return final ? 0 : rest.size() + 1;
+            if (!isHex(rest[k]))
+                return 0;
+        }
+        return 5;
+    default:
+        return 0;
+    }
+}
+
+// The unit starting at a raw \\ in JSON (`at` starts with it): the run of
+// escaped backslashes, and, if their number is odd, the escape letter after
+// them. In JSON text held in a string, k raw \\ are k backslashes of the
+// inner text; an odd number ends with one that starts an inner escape
+// (inner \n is raw \\n, inner \\n is raw \\\\n: a backslash and an n).
+// Not final and the run reaches the end: one more than there is (hold).
+std::size_t escapedBackslashes(std::string_view at, bool final)
+{
+    std::size_t j = 0;
+    while (j + 1 < at.size() && at[j] == '\\' && at[j + 1] == '\\')
+        j += 2;
+    if (j == at.size() || (j + 1 == at.size() && at[j] == '\\'))
+        return final ? j : at.size() + 1;
+    return (j / 2) % 2 == 1 ? j + innerEscape(at.substr(j), final) : j;
+}
+
 void insert(std::string_view original, Escape esc, std::string& out)
 {
     switch (esc) {
@@ -52,12 +96,18 @@ std::size_t TokenRestorer::scan(std::string_view text, bool final, std::string& 
             // One escape unit is one boundary. In JSON-in-JSON an inner escape
             // is itself escaped: inner \n is raw \\n (3 bytes), inner \" is
             // raw \\\" (4), inner \\ is raw \\\\ (4), inner \u00e9 is raw
-            // \\u00e9 (7).
+            // \\u00e9 (7). In JSON, \\ followed by an escape letter (\\n,
+            // \\t, \\u0041) is such an inner escape when the string holds
+            // JSON text (a tool_result's content), and a boundary too: the
+            // masker never leaves a token right after the letter otherwise
+            // (it would be glued to it in the decoded text).
             std::size_t len = 2;
             if (i + 1 < n && text[i + 1] == 'u')
                 len = 6;
             else if (esc_ == Escape::JsonInJson && i + 1 < n && text[i + 1] == '\\')
                 len = i + 2 >= n ? 3 : text[i + 2] == '\\' ? 4 : text[i + 2] == 'u' ? 7 : 3;
+            else if (i + 1 < n && text[i + 1] == '\\')
+                len = escapedBackslashes(text.substr(i), final);
             if (i + len > n && !final) {
                 out.append(text.substr(copied, i - copied));
                 prevWord_ = prevWord;

@@ -4,7 +4,9 @@
 // text, and incrementally in a stream whose chunks may split a token anywhere.
 // "Whole" means the token is not part of a longer run of [A-Za-z0-9_]
 // (EC2_001 never matches inside EC2_0012 or XEC2_001); in JSON modes a
-// backslash escape counts as a boundary, so "\nEC2_001" is found in raw JSON.
+// backslash escape counts as a boundary, so "\nEC2_001" is found in raw JSON,
+// and so does the escape letter after an odd number of escaped backslashes
+// ("\\nEC2_001": the \n of JSON text held in a string).
 
 #include <string>
 #include <string_view>

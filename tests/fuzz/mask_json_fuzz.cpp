@@ -7,8 +7,14 @@
 //  - masking is idempotent: the masked body masks to itself with no token
 //    (what the residual check promises: nothing is left to find);
 //  - a token handed out never stands in the input as a whole word (the
-//    unmasker restores whole tokens only, so "10EC2_002" is no collision).
+//    unmasker restores whole tokens only, so "10EC2_002" is no collision);
+//  - no original of 6 bytes or more stands whole in a decoded string of the
+//    masked body (JSON text in strings decoded as the masker does; base64
+//    source data aside): what one place's context revealed is masked
+//    wherever else it stands.
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "fuzz.h"
 #include "mask/json.h"
@@ -73,6 +79,107 @@ bool wholeWordIn(std::string_view text, std::string_view word)
     return false;
 }
 
+// [b, e) of t is a whole occurrence: no word byte next to it, nor a '-' or
+// '.' that continues into one (the masker's definition).
+bool wholeAt(std::string_view t, std::size_t b, std::size_t e)
+{
+    if (b > 0 && (isWord(t[b - 1]) || ((t[b - 1] == '-' || t[b - 1] == '.') && b > 1 && isWord(t[b - 2]))))
+        return false;
+    if (e < t.size() && (isWord(t[e]) || ((t[e] == '-' || t[e] == '.') && e + 1 < t.size() && isWord(t[e + 1]))))
+        return false;
+    return true;
+}
+
+// Finds an original of the mapping standing whole in a decoded string of a
+// masked document, descending into JSON text as the masker does (3 levels)
+// and leaving out the data of {"type": "base64"} objects.
+struct Leftover : json::Walker {
+    const Mapping& map;
+    std::string_view text;
+    unsigned depth;
+    bool found = false;
+    struct Frame {
+        bool object;
+        bool base64 = false;
+        std::vector<std::string> strings; // decoded, checked when the object ends
+        std::vector<bool> isData;
+    };
+    std::vector<Frame> frames;
+    bool dataKey = false, typeKey = false;
+
+    Leftover(const Mapping& m, std::string_view t, unsigned d) : map(m), text(t), depth(d) {}
+
+    void check(const std::string& s)
+    {
+        if (depth < 3 && json::looksLikeContainer(s) && json::validate(s)) {
+            Leftover inner(map, s, depth + 1);
+            json::walk(std::string_view(s), inner);
+            found = found || inner.found;
+            return;
+        }
+        for (const auto& e : map.entries()) {
+            const std::string& o = e.original;
+            if (o.size() < 6)
+                continue;
+            for (std::size_t at = s.find(o); at != std::string::npos; at = s.find(o, at + 1))
+                found = found || wholeAt(s, at, at + o.size());
+        }
+    }
+    std::string decode(json::Span sp)
+    {
+        std::string v;
+        json::unescape(text.substr(sp.begin, sp.end - sp.begin), v);
+        return v;
+    }
+    void add(std::string s, bool data)
+    {
+        if (!frames.empty() && frames.back().object) {
+            frames.back().strings.push_back(std::move(s));
+            frames.back().isData.push_back(data);
+        } else {
+            check(s);
+        }
+    }
+    void objectBegin(std::size_t) { frames.push_back(Frame{true, false, {}, {}}); }
+    void arrayBegin(std::size_t) { frames.push_back(Frame{false, false, {}, {}}); }
+    void objectEnd(std::size_t)
+    {
+        Frame f = std::move(frames.back());
+        frames.pop_back();
+        for (std::size_t i = 0; i < f.strings.size(); ++i)
+            if (!(f.base64 && f.isData[i]))
+                check(f.strings[i]);
+        dataKey = typeKey = false;
+    }
+    void arrayEnd(std::size_t)
+    {
+        frames.pop_back();
+        dataKey = typeKey = false;
+    }
+    void key(json::Span sp)
+    {
+        const std::string_view raw = text.substr(sp.begin, sp.end - sp.begin);
+        dataKey = raw == "data";
+        typeKey = raw == "type";
+        add(decode(sp), false);
+    }
+    void string(json::Span sp)
+    {
+        const std::string_view raw = text.substr(sp.begin, sp.end - sp.begin);
+        if (typeKey && raw == "base64" && !frames.empty() && frames.back().object)
+            frames.back().base64 = true;
+        add(decode(sp), dataKey);
+        dataKey = typeKey = false;
+    }
+    void scalar(std::size_t b, std::size_t e)
+    {
+        const std::string_view v = text.substr(b, e - b);
+        for (const auto& en : map.entries())
+            found = found || (en.original.size() >= 6 && en.original == v);
+        dataKey = typeKey = false;
+    }
+};
+
 Masker& masker()
 {
     static Masker m(RuleSet::compile(builtinPack("aws")).value());
@@ -98,6 +205,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         VEIL_FUZZ_CHECK(m.body == in);
         return 0;
     }
+    Leftover left(m.mapping, m.body, 0);
+    json::walk(std::string_view(m.body), left);
+    VEIL_FUZZ_CHECK(!left.found);
     std::string restored = TokenRestorer::restoreAll(m.mapping, m.body, Escape::Json);
     VEIL_FUZZ_CHECK(json::validate(restored));
     VEIL_FUZZ_CHECK(canon(restored) == canon(in));

@@ -12,6 +12,8 @@
 #include <vector>
 
 #include "mask/masker.h"
+#include "mask/restore.h"
+#include "mask/sse.h"
 #include "mask/rule.h"
 #include "mask/ruleset.h"
 
@@ -800,4 +802,68 @@ TEST_CASE("a secret named by a sibling string is masked even when either side ha
         CHECK(r->body.find("EXAMPLEKEY") == std::string::npos);
         CHECK(r->body.find("12345678901") == std::string::npos);
     }
+}
+
+TEST_CASE("a host rule starting inside a word masks the whole word, so its token comes back")
+{
+    // host.elasticache's class has no upper case and no '_': its leftmost
+    // start here is after EC2_; the span is widened to the word.
+    expectJson(R"({"a":"notify-reEC2_001dis.3tc42k.usw2.cache.amazonaws.com"})",
+               R"({"a":"notify-ELASTICACHE_HOST_001"})",
+               {{"ELASTICACHE_HOST_001", "reEC2_001dis.3tc42k.usw2.cache.amazonaws.com"}});
+}
+
+TEST_CASE("a token whose text stands raw before an escape is not handed out")
+{
+    expectJson(R"({"a":"SUBNET_001\u00349 subnet-0123abcd4567ef890"})",
+               R"({"a":"SUBNET_001\u00349 SUBNET_002"})", {{"SUBNET_002", "subnet-0123abcd4567ef890"}});
+}
+
+TEST_CASE("a bucket and an account recognised once are masked in the conversation history too")
+{
+    // Turn 1 masked s3://acme-checkout-artifacts/…; the model answered a
+    // tool_use with BUCKET_001, veild restored it, and turn 2 carries that
+    // input back with the bare name (the lab's leak case).
+    const std::string body =
+        R"({"model":"claude-sonnet-4-5","max_tokens":512,"messages":[{"role":"user","content":"It assumes arn:aws:iam::123456789012:role/checkout-prod and reads s3://acme-checkout-artifacts/releases/. What now?"},)"
+        R"({"role":"assistant","content":[{"type":"text","text":"Found: arn:aws:iam::123456789012:role/checkout-prod acme-checkout-artifacts."},)"
+        R"({"type":"tool_use","id":"toolu_1","name":"describe","input":{"instance_id":"i-0a1b2c3d4e5f67890","all":["i-0a1b2c3d4e5f67890","acme-checkout-artifacts","123456789012"]}}]},)"
+        R"({"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_1","content":"{\"OwnerId\": \"123456789012\", \"Bucket\": \"acme-checkout-artifacts\"}"}]}]})";
+    REQUIRE(awsRules());
+    Masker m(awsRules());
+    auto r = m.maskJson(body);
+    REQUIRE(r.ok());
+    CHECK(r->body.find("acme-checkout-artifacts") == std::string::npos);
+    CHECK(r->body.find("123456789012") == std::string::npos);
+    CHECK(show(r->mapping) == show(Pairs{{"IAM_ARN_001", "arn:aws:iam::123456789012:role/checkout-prod"},
+                                         {"BUCKET_001", "acme-checkout-artifacts"},
+                                         {"EC2_001", "i-0a1b2c3d4e5f67890"},
+                                         {"ACCOUNT_001", "123456789012"}}));
+    CHECK(r->stats.perType.at("BUCKET") == 4);
+    CHECK(r->stats.perType.at("ACCOUNT") == 2);
+    CHECK(r->stats.total == 10);
+    CHECK(TokenRestorer::restoreAll(r->mapping, r->body, Escape::Json) == body);
+
+    // The next answer streams the tokens back: restored as before.
+    const std::string stream =
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"input_json_delta\","
+        "\"partial_json\":\"{\\\"bucket\\\": \\\"BUCKET_0\"}}\n\n"
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"input_json_delta\","
+        "\"partial_json\":\"01\\\", \\\"owner\\\": \\\"ACCOUNT_001\\\"}\"}}\n\n"
+        "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n";
+    SseUnmasker sse(r->mapping);
+    std::string out;
+    REQUIRE(sse.feed(stream, out).ok());
+    sse.finish(out);
+    CHECK(out.find("acme-checkout-artifacts") != std::string::npos);
+    CHECK(out.find("123456789012") != std::string::npos);
+    CHECK(out.find("BUCKET_0") == std::string::npos);
+    CHECK(sse.restored() == 2);
+}
+
+TEST_CASE("an account id carried only by typed ARNs is masked where it stands bare in prose")
+{
+    expectJson(R"({"a":"assume arn:aws:iam::123456789012:role/deploy","b":"billed to 123456789012 in May"})",
+               R"({"a":"assume IAM_ARN_001","b":"billed to ACCOUNT_001 in May"})",
+               {{"IAM_ARN_001", "arn:aws:iam::123456789012:role/deploy"}, {"ACCOUNT_001", "123456789012"}});
 }

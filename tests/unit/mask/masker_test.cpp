@@ -84,6 +84,30 @@ TEST_CASE("a token already in the body is never handed out")
     CHECK(j->body == R"({"a": "EC2\u005f001", "b": "EC2_002"})");
 }
 
+TEST_CASE("a token standing as a whole word in the raw text of an escaped string is never handed out")
+{
+    Masker m(testRules());
+    // Raw SUBNET_001 followed by an escape decodes to SUBNET_00149: the raw
+    // body still holds SUBNET_001 as a whole word, which restoring would
+    // replace.
+    const std::string body = R"({"a":"EC2_001\u00349 i-0123abcd", "EC2_002\n": "x",)"
+                             R"( "src": {"type": "base64", "data": "EC2_003"},)"
+                             R"( "c": "{\"d\": \"EC2_004\\u0031\"}"})";
+    auto j = m.maskJson(body);
+    REQUIRE(j.ok());
+    CHECK(j->body == R"({"a":"EC2_001\u00349 EC2_005", "EC2_002\n": "x",)"
+                     R"( "src": {"type": "base64", "data": "EC2_003"},)"
+                     R"( "c": "{\"d\": \"EC2_004\\u0031\"}"})");
+    CHECK(TokenRestorer::restoreAll(j->mapping, j->body, Escape::Json) == body);
+    // The unmasker takes an escape unit for a boundary: after 9\u0033 (which
+    // decodes to the word 93EC2_001) raw EC2_001 starts a word.
+    const std::string unit = R"({"a":"9\u0033EC2_001 i-0123abcd"})";
+    auto u = m.maskJson(unit);
+    REQUIRE(u.ok());
+    CHECK(u->body == R"({"a":"9\u0033EC2_001 EC2_002"})");
+    CHECK(TokenRestorer::restoreAll(u->mapping, u->body, Escape::Json) == unit);
+}
+
 TEST_CASE("masking is a pure function of the body")
 {
     Masker m1(testRules()), m2(testRules());
@@ -95,21 +119,70 @@ TEST_CASE("masking is a pure function of the body")
 TEST_CASE("overlaps go to the lower priority number, then leftmost-longest")
 {
     Masker m(compileOrDie({
-        rule("o.long", "LONG", "abcdef", 50),
+        rule("o.long", "LONG", "ab-cd-ef", 50),
         rule("o.short", "SHORT", "cd", 10),
-        rule("o.ab", "AB", "ab(?:ab)*", 60),
+        rule("o.ab", "AB", "ab(?:-ab)*", 60),
     }));
-    auto r = m.maskText("abcdef ababab");
+    auto r = m.maskText("ab-cd-ef ab-ab-ab");
     REQUIRE(r.ok());
-    CHECK(r->body == "AB_001SHORT_001ef AB_002");
+    CHECK(r->body == "AB_001-SHORT_001-ef AB_002");
+    CHECK(*r->mapping.find("AB_002") == "ab-ab-ab");
+}
+
+TEST_CASE("a masked span is widened to whole words, so its token stands alone and comes back")
+{
+    // The rule may start after an upper-case letter or '_' (its class has
+    // neither): without widening, "notify-reEC2_HOST_001" would be one word
+    // the unmasker never restores.
+    Masker m(compileOrDie({rule("w.host", "HOST", R"([a-z0-9.-]+\.cache\.amazonaws\.com)", 20),
+                           rule("w.id", "ID", "i-[0-9a-f]{8}", 30)}));
+    const std::string text = "notify-reEC2_001dis.3tc42k.usw2.cache.amazonaws.com and xi-0123abcdZZ.";
+    auto t = m.maskText(text);
+    REQUIRE(t.ok());
+    CHECK(t->body == "notify-HOST_001 and ID_001.");
+    CHECK(*t->mapping.find("HOST_001") == "reEC2_001dis.3tc42k.usw2.cache.amazonaws.com");
+    CHECK(*t->mapping.find("ID_001") == "xi-0123abcdZZ");
+    CHECK(TokenRestorer::restoreAll(t->mapping, t->body, Escape::None) == text);
+
+    // In JSON: a raw string, a decoded one (the word byte before the match
+    // is an escape unit, \u0041, and is masked with it), a key, JSON text.
+    const std::string body =
+        R"({"a": "notify-reX_9dis.c1.cache.amazonaws.com", "b": "x\tre\u0041_9dis.cache.amazonaws.com!",)"
+        R"( "Qi-0123abcd": 1, "c": "{\"d\": \"Ai-0fedcba9_\"}"})";
+    auto j = m.maskJson(body);
+    REQUIRE(j.ok());
+    CHECK(j->body == R"({"a": "notify-HOST_001", "b": "x\tHOST_002!", "ID_001": 1, "c": "{\"d\": \"ID_002\"}"})");
+    CHECK(*j->mapping.find("HOST_002") == "reA_9dis.cache.amazonaws.com");
+    CHECK(*j->mapping.find("ID_002") == "Ai-0fedcba9_");
+    CHECK(TokenRestorer::restoreAll(j->mapping, j->body, Escape::Json) ==
+          R"({"a": "notify-reX_9dis.c1.cache.amazonaws.com", "b": "x\treA_9dis.cache.amazonaws.com!",)"
+          R"( "Qi-0123abcd": 1, "c": "{\"d\": \"Ai-0fedcba9_\"}"})");
+}
+
+TEST_CASE("spans that overlap or touch once widened become one span, with the more specific rule")
+{
+    Masker m(compileOrDie({rule("g.a", "A", "aa[0-9]", 20), rule("g.b", "B", "[0-9]bb", 10),
+                           rule("g.ip", "IP", R"(10\.0\.0\.[0-9])", 30), rule("g.path", "PATH", "/srv[0-9]", 40)}));
+    // aa1 and 2bb are both widened to aa1_2bb; 10.0.0.1 and /srv2 touch, and
+    // two tokens side by side would be one word.
+    const std::string text = "x aa1_2bb y 10.0.0.1/srv2 z";
+    auto t = m.maskText(text);
+    REQUIRE(t.ok());
+    CHECK(t->body == "x B_001 y IP_001 z");
+    CHECK(*t->mapping.find("B_001") == "aa1_2bb");
+    CHECK(*t->mapping.find("IP_001") == "10.0.0.1/srv2");
+    CHECK(TokenRestorer::restoreAll(t->mapping, t->body, Escape::None) == text);
+    auto j = m.maskJson(R"(["x aa1_2bb", "10.0.0.1/srv2"])");
+    REQUIRE(j.ok());
+    CHECK(j->body == R"(["x B_001", "IP_001"])");
 }
 
 TEST_CASE("a capture group masks only the value and keeps its context")
 {
     Masker m(testRules());
-    auto r = m.maskText("AWS account: 123456789012 but order 123456789012 stays");
+    auto r = m.maskText("AWS account: 123456789012 but order 210987654321 stays");
     REQUIRE(r.ok());
-    CHECK(r->body == "AWS account: ACCOUNT_001 but order 123456789012 stays");
+    CHECK(r->body == "AWS account: ACCOUNT_001 but order 210987654321 stays");
 }
 
 TEST_CASE("JSON keys and values are masked and the structure is kept")
@@ -178,6 +251,18 @@ TEST_CASE("identifiers inside JSON-encoded strings are masked as JSON")
     CHECK(restored.find("i-0123abcd") != std::string::npos);
 }
 
+TEST_CASE("a token after an escape of JSON text held in a string comes back")
+{
+    // The inner \n is raw \\n: the unmasker takes the n for part of the
+    // escape, not for a word byte before the token.
+    Masker m(testRules());
+    const std::string body = R"({"content":"{\"log\": \"start\\ni-0123abcd\\t\\u00e9i-0fedcba9\"}"})";
+    auto r = m.maskJson(body);
+    REQUIRE(r.ok());
+    CHECK(r->body == R"({"content":"{\"log\": \"start\\nEC2_001\\t\\u00e9EC2_002\"}"})");
+    CHECK(TokenRestorer::restoreAll(r->mapping, r->body, Escape::Json) == body);
+}
+
 TEST_CASE("the client's escapes around identifiers in JSON-encoded strings are kept byte for byte")
 {
     Masker m(testRules());
@@ -212,6 +297,114 @@ TEST_CASE("a rule still matching after masking makes the body unmaskable")
     auto j = m.maskJson(R"({"k": "key1"})");
     REQUIRE_FALSE(j.ok());
     CHECK(j.error().reason == Unmaskable::Residual);
+}
+
+TEST_CASE("a value recognised by its context is masked with the same token wherever else it stands whole")
+{
+    Masker m(testRules());
+    const std::string text = "account: 123456789012; later 123456789012 again (123456789012).";
+    auto t = m.maskText(text);
+    REQUIRE(t.ok());
+    CHECK(t->body == "account: ACCOUNT_001; later ACCOUNT_001 again (ACCOUNT_001).");
+    CHECK(t->mapping.size() == 1);
+    CHECK(t->stats.perType.at("ACCOUNT") == 3);
+    CHECK(TokenRestorer::restoreAll(t->mapping, t->body, Escape::None) == text);
+
+    // Every string of the body, decoded, keys and JSON text included; a
+    // number that is the whole value becomes a string token, as in account
+    // context.
+    const std::string body = R"({"a": {"AccountId": "123456789012"}, "b": ["123456789012", "x\t123456789012.", 123456789012],)"
+                             R"( "123456789012": "\u00312345678901\u0032", "c": "{\"n\": \"owner 123456789012\", \"v\": 123456789012}"})";
+    auto j = m.maskJson(body);
+    REQUIRE(j.ok());
+    CHECK(j->body == R"({"a": {"AccountId": "ACCOUNT_001"}, "b": ["ACCOUNT_001", "x\tACCOUNT_001.", "ACCOUNT_001"],)"
+                     R"( "ACCOUNT_001": "ACCOUNT_001", "c": "{\"n\": \"owner ACCOUNT_001\", \"v\": \"ACCOUNT_001\"}"})");
+    CHECK(j->mapping.size() == 1);
+    CHECK(j->stats.perType.at("ACCOUNT") == 8);
+    CHECK(j->stats.total == 8);
+}
+
+TEST_CASE("with many originals every bare occurrence is found, wherever it lies in the text")
+{
+    // More originals than memmem is used for: the vector search over word
+    // starts, and its one-by-one tail at the end of a text.
+    Masker m(testRules());
+    std::string ctx, bare;
+    std::vector<std::string> ids;
+    for (int i = 0; i < 9; ++i) {
+        ids.push_back("1234567890" + std::to_string(10 + i));
+        ctx += "account: " + ids.back() + "; ";
+    }
+    for (int pad = 0; pad < 40; ++pad) // every offset modulo the vector width
+        bare += std::string(static_cast<std::size_t>(pad % 7), 'x') + " " + ids[static_cast<std::size_t>(pad) % ids.size()] + ",";
+    bare += " and last " + ids[3];
+    const std::string body = R"({"ctx": ")" + ctx + R"(", "bare": [")" + bare + R"(", ")" + ids[5] + R"("]})";
+    auto r = m.maskJson(body);
+    REQUIRE(r.ok());
+    for (const std::string& id : ids)
+        CHECK(r->body.find(id) == std::string::npos);
+    CHECK(r->mapping.size() == ids.size());
+    CHECK(r->stats.perType.at("ACCOUNT") == 9 + 40 + 1 + 1);
+    CHECK(TokenRestorer::restoreAll(r->mapping, r->body, Escape::Json) == body);
+    // A look-alike inside a longer word or number stays.
+    auto n = m.maskJson(R"({"ctx": "account: 123456789010", "x": "a123456789010 1234567890100 123456789010-old"})");
+    REQUIRE(n.ok());
+    CHECK(n->body == R"({"ctx": "account: ACCOUNT_001", "x": "a123456789010 1234567890100 123456789010-old"})");
+}
+
+TEST_CASE("an occurrence is whole only if no word continues it, also across '-' or '.'")
+{
+    Masker m(compileOrDie({rule("p.bucket", "BUCKET", "s3://([a-z0-9.-]+)/", 10)}));
+    auto r = m.maskJson(R"({"u": "s3://acme-checkout-artifacts/releases/", "x": ["acme-checkout-artifacts",)"
+                        R"( "acme-checkout-artifacts-old", "acme-checkout-artifacts.example.com", "old-acme-checkout-artifacts",)"
+                        R"( "xacme-checkout-artifacts", "see acme-checkout-artifacts.", "-acme-checkout-artifacts:"]})");
+    REQUIRE(r.ok());
+    CHECK(r->body == R"({"u": "s3://BUCKET_001/releases/", "x": ["BUCKET_001",)"
+                     R"( "acme-checkout-artifacts-old", "acme-checkout-artifacts.example.com", "old-acme-checkout-artifacts",)"
+                     R"( "xacme-checkout-artifacts", "see BUCKET_001.", "-BUCKET_001:"]})");
+    CHECK(r->stats.perType.at("BUCKET") == 4);
+    // Originals shorter than 6 bytes are not looked for elsewhere.
+    auto s = m.maskJson(R"({"u": "s3://logs/", "x": "logs"})");
+    REQUIRE(s.ok());
+    CHECK(s->body == R"({"u": "s3://BUCKET_001/", "x": "logs"})");
+}
+
+TEST_CASE("an ARN's account id is masked where it stands bare, even when only the ARN was recognised")
+{
+    Masker m(testRules());
+    const std::string body = R"({"role": "arn:aws:iam::123456789012:role/Admin", "note": "billed to 123456789012 in May"})";
+    auto r = m.maskJson(body);
+    REQUIRE(r.ok());
+    CHECK(r->body == R"({"role": "IAM_ARN_001", "note": "billed to ACCOUNT_001 in May"})");
+    REQUIRE(r->mapping.size() == 2);
+    CHECK(*r->mapping.find("ACCOUNT_001") == "123456789012");
+    CHECK(TokenRestorer::restoreAll(r->mapping, r->body, Escape::Json) == body);
+    // Only inside the ARN: no ACCOUNT token.
+    auto only = m.maskJson(R"({"role": "arn:aws:iam::123456789012:role/Admin"})");
+    REQUIRE(only.ok());
+    CHECK(only->mapping.size() == 1);
+    CHECK(only->stats.perType.count("ACCOUNT") == 0);
+}
+
+TEST_CASE("the residual check fails closed when an original still stands after masking")
+{
+    // "base64" (a bucket here) is masked in "type": "base64", so the
+    // residual check reads the source data the first pass skipped, where
+    // the other bucket stands bare: no rule matches it there, only the
+    // check for originals does.
+    Masker m(compileOrDie({rule("p.bucket", "BUCKET", "s3://([a-z0-9]+)/", 10)}));
+    const std::string body = R"({"u": "s3://base64/ s3://mybucket1/", "source": {"type": "base64", "data": "mybucket1"}})";
+    auto r = m.maskJson(body);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().reason == Unmaskable::Residual);
+    CHECK(r.error().detail.find("BUCKET") != std::string::npos);
+    CHECK(r.error().detail.find("mybucket1") == std::string::npos);
+    MaskOptions unchecked;
+    unchecked.residualCheck = false;
+    Masker u(compileOrDie({rule("p.bucket", "BUCKET", "s3://([a-z0-9]+)/", 10)}), unchecked);
+    auto o = u.maskJson(body);
+    REQUIRE(o.ok());
+    CHECK(o->body == R"({"u": "s3://BUCKET_001/ s3://BUCKET_002/", "source": {"type": "BUCKET_001", "data": "mybucket1"}})");
 }
 
 TEST_CASE("unmask of mask is the identity for text and JSON")
@@ -257,8 +450,8 @@ TEST_CASE("a rule anchored to the start of a text sees each decoded string on it
     // The body is one text (its start is the '['); array elements with
     // escapes are decoded and scanned on their own, each its own start.
     Masker m(compileOrDie({rule("a.start", "ANCHORED", "^abc"), rule("a.end", "END", "xyz$")}));
-    CHECK(maskedJson(m, R"(["abc", "x\u0061bc", "\u0061bcd", "xyz", "\u0078yz!", "\u0078yz"])") ==
-          R"(["abc", "x\u0061bc", "ANCHORED_001d", "xyz", "\u0078yz!", "END_001"])");
+    CHECK(maskedJson(m, R"(["abc", "x\u0061bc", "\u0061bc-d", "xyz", "\u0078yz!", "\u0078yz"])") ==
+          R"(["abc", "x\u0061bc", "ANCHORED_001-d", "xyz", "\u0078yz!", "END_001"])");
 }
 
 TEST_CASE("a value's context reaches back into its sibling, also when the sibling is JSON text")
@@ -290,9 +483,13 @@ TEST_CASE("after a longest end is rejected, shorter ends of the same rule are tr
     RuleSpec r = rule("v.word", "WORD", "[a-z]+");
     r.validate = [](std::string_view v) { return v == "abcd"; };
     Masker m(compileOrDie({r}));
-    auto t = m.maskText("abcdefg hello");
+    // ("abcdefg" would be widened to the whole word again.)
+    RuleSpec dotted = rule("v.dotted", "WORD", "[a-z.]+");
+    dotted.validate = r.validate;
+    Masker d(compileOrDie({dotted}));
+    auto t = d.maskText("abcd.efg hello");
     REQUIRE(t.ok());
-    CHECK(t->body == "WORD_001efg hello");
+    CHECK(t->body == "WORD_001.efg hello");
 }
 
 TEST_CASE("a rule that would cut a multi-byte character fails closed in a string without escapes too")
@@ -322,9 +519,9 @@ TEST_CASE("the residual check catches what masking made, in every kind of string
         CHECK(r.error().reason == Unmaskable::Residual);
         CHECK(r.error().detail.find("r.after") != std::string::npos);
     }
-    // Text masking joined to text left of it: "abSHORT_001ef" matches ab[A-Z].
-    Masker o(compileOrDie({rule("o.short", "SHORT", "cd", 10), rule("o.join", "JOIN", "ab[A-Z]", 20)}));
-    for (std::string_view body : {R"({"a": "abcdef"})", R"({"a": "{\"b\": [\"abcdef\"]}"})"}) {
+    // Text masking joined to text left of it: "ab-SHORT_001" matches ab-[A-Z].
+    Masker o(compileOrDie({rule("o.short", "SHORT", "cd", 10), rule("o.join", "JOIN", "ab-[A-Z]", 20)}));
+    for (std::string_view body : {R"({"a": "ab-cd"})", R"({"a": "{\"b\": [\"ab-cd\"]}"})"}) {
         auto r = o.maskJson(body);
         REQUIRE_FALSE(r.ok());
         CHECK(r.error().reason == Unmaskable::Residual);
@@ -334,6 +531,13 @@ TEST_CASE("the residual check catches what masking made, in every kind of string
     auto r = d.maskJson(R"({"source": {"type": "base64", "data": "AAAA"}})");
     REQUIRE_FALSE(r.ok());
     CHECK(r.error().reason == Unmaskable::Residual);
+    // So does masking "base64", also for data with escapes before it (the
+    // first pass never decoded it, and masking changed neither it nor its
+    // context).
+    Masker b(compileOrDie({rule("d.b64", "B", R"(\bbase64\b)"), rule("d.val", "X", "AAAA")}));
+    auto e = b.maskJson(R"({"source": {"data": "\tAAAA", "type": "base64"}})");
+    REQUIRE_FALSE(e.ok());
+    CHECK(e.error().reason == Unmaskable::Residual);
 }
 
 TEST_CASE("the residual check decides like the first pass for strings masking left alone")

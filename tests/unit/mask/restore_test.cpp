@@ -35,6 +35,29 @@ TEST_CASE("in raw JSON an escape sequence is a token boundary")
     CHECK(TokenRestorer::restoreAll(m, R"(x\nEC2_001)", Escape::None) == R"(x\nEC2_001)");
 }
 
+TEST_CASE("in raw JSON an escape letter after an escaped backslash is a boundary too")
+{
+    // JSON text in a string (a tool_result's content): its own \n is raw
+    // \\n, and the token after it starts a word of the inner text.
+    Mapping m = sample();
+    CHECK(TokenRestorer::restoreAll(m, R"({\"a\": \"x\\nEC2_001\\u0041EC2_002\\tACCOUNT_001\"})", Escape::Json) ==
+          R"({\"a\": \"x\\ni-0123456789abcdef0\\u0041i-0fedcba9876543210\\t123456789012\"})");
+    // Not an escape letter, or not four hex digits: the word goes on.
+    CHECK(TokenRestorer::restoreAll(m, R"(\\xEC2_001 \\u00gEC2_001 \\\\nEC2_001)", Escape::Json) ==
+          R"(\\xEC2_001 \\u00gEC2_001 \\\\nEC2_001)");
+    // Split anywhere, the same.
+    const std::string text = R"(a\\nEC2_001 b\\u0041EC2_002\\)";
+    const std::string whole = TokenRestorer::restoreAll(m, text, Escape::Json);
+    for (std::size_t cut = 0; cut <= text.size(); ++cut) {
+        TokenRestorer r(m, Escape::Json);
+        std::string out;
+        r.feed(std::string_view(text).substr(0, cut), out);
+        r.feed(std::string_view(text).substr(cut), out);
+        r.finish(out);
+        CHECK(out == whole);
+    }
+}
+
 TEST_CASE("originals are escaped once for JSON and twice for JSON inside a JSON string")
 {
     Mapping m = sample();
