@@ -80,6 +80,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Type", "text/plain")
         self.send_header("Content-Length", str(len(body)))
+        self.send_header("X-Mock-Path", self.path)  # pipelined answers can be told apart
         self.end_headers()
         self.wfile.write(body)
 
