@@ -649,8 +649,20 @@ void Session::readDownstreamTls()
         break;
     }
     processRequests(); // post-handshake output leaves with the batch's flush
-    if (downEof_ && phase_ == Phase::Http && !ex_)
+    if (!downEof_ || phase_ != Phase::Http)
+        return;
+    if (!ex_) {
         closeGracefully();
+    } else if (!ex_->requestDone) {
+        // The client ended its side (close_notify, or a FIN) in the middle
+        // of a request body: it can never complete, so it is answered now
+        // rather than at the body_idle timeout, and nothing more of it goes
+        // upstream (a masked body was never sent; a streamed one is cut
+        // with the upstream connection).
+        (void)requests_.finish();
+        worker_.runtime().metrics.badRequests.add();
+        answerError(requests_.error(), true);
+    }
 }
 
 void Session::onDownEof()
