@@ -971,6 +971,16 @@ void Session::processResponses()
             if (upEof_) {
                 http::ParseResult f = responses_.finish();
                 if (f.event == http::ParseEvent::End) {
+                    // A body delimited by the close is complete only if TLS
+                    // ended with close_notify: a bare FIN (a crash, an
+                    // on-path reset of the stream) may have cut it, and the
+                    // client's chunked framing would present the cut as a
+                    // clean end.
+                    if (upTls_->closeKind() != tls::CloseKind::CloseNotify) {
+                        upstreamFailed("upstream closed without close_notify: the close-delimited body may be truncated",
+                                       502);
+                        return;
+                    }
                     onResponseEnd();
                     continue;
                 }
