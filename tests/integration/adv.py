@@ -345,6 +345,12 @@ class Appliance:
             self.up.sh(" && ".join(f"ip addr add {a}/24 dev eth0" if a.startswith("198.18.2.")
                                    else f"ip addr add {a}/32 dev lo" for a in addrs) +
                        f" && ip route add default via {GW_UP}")
+            # The client resolves the target to the lab's API and nothing
+            # else: a query to the machine's resolver would wander into the
+            # lab (cli's default route) and time out; 127.0.0.1 refuses it.
+            L.hosts(self.cli, {HOST: API4})
+            with open(os.path.join("/etc/netns", self.cli.name, "resolv.conf"), "w") as f:
+                f.write("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
             self.pki = lab.Pki(L.dir)
             self.cert = self.pki.leaf(HOST)
             self.record = L.path("upstream.jsonl")
@@ -513,3 +519,95 @@ def quiet(fn, *a, **kw):
 def say(msg):
     sys.stderr.write(msg + "\n")
     sys.stderr.flush()
+
+
+# ---------------------------------------------------------------- hand-made ClientHellos
+
+def client_hello(sni=None, alpn=None):
+    """A TLS 1.2 ClientHello record (ECDHE-ECDSA/RSA AEAD suites, P-256 and
+    X25519) whose server_name is the raw bytes `sni` — anything, including
+    what no TLS library would send (an IP literal, a 300-byte name). A TLS
+    1.2 server answers it with its Certificate in the clear."""
+    def ext(kind, body):
+        return struct.pack("!HH", kind, len(body)) + body
+
+    exts = b""
+    if sni is not None:
+        entry = b"\x00" + struct.pack("!H", len(sni)) + sni
+        exts += ext(0, struct.pack("!H", len(entry)) + entry)
+    exts += ext(10, struct.pack("!H", 4) + b"\x00\x17\x00\x1d")        # supported_groups: P-256, X25519
+    exts += ext(11, b"\x01\x00")                                        # ec_point_formats: uncompressed
+    exts += ext(13, struct.pack("!H", 6) + b"\x04\x03\x08\x04\x04\x01")  # signature_algorithms
+    if alpn:
+        names = b"".join(bytes([len(a)]) + a.encode() for a in alpn)
+        exts += ext(16, struct.pack("!H", len(names)) + names)
+    suites = b"\xc0\x2b\xc0\x2f\xc0\x2c\xc0\x30"
+    body = (b"\x03\x03" + os.urandom(32) + b"\x00" + struct.pack("!H", len(suites)) + suites + b"\x01\x00"
+            + struct.pack("!H", len(exts)) + exts)
+    hs = b"\x01" + struct.pack("!I", len(body))[1:] + body
+    return b"\x16\x03\x01" + struct.pack("!H", len(hs)) + hs
+
+
+def tls_records(data):
+    """(content type, payload) of the complete records in `data`."""
+    out, pos = [], 0
+    while pos + 5 <= len(data):
+        n = struct.unpack("!H", data[pos + 3:pos + 5])[0]
+        if pos + 5 + n > len(data):
+            break
+        out.append((data[pos], data[pos + 5:pos + 5 + n]))
+        pos += 5 + n
+    return out
+
+
+def certificates_in(data):
+    """DER certificates of a TLS 1.2 Certificate message among `data`'s records."""
+    hs = b"".join(p for t, p in tls_records(data) if t == 22)
+    pos = 0
+    while pos + 4 <= len(hs):
+        kind, n = hs[pos], int.from_bytes(hs[pos + 1:pos + 4], "big")
+        msg = hs[pos + 4:pos + 4 + n]
+        if kind == 11:
+            certs, i = [], 3
+            while i + 3 <= len(msg):
+                m = int.from_bytes(msg[i:i + 3], "big")
+                certs.append(msg[i + 3:i + 3 + m])
+                i += 3 + m
+            return certs
+        pos += 4 + n
+    return []
+
+
+def raw_exchange(ns, dst, port, data, timeout=3.0):
+    """Sends `data` on a plain TCP connection; returns (bytes received, end)
+    where end is 'fin', 'reset' or 'timeout'."""
+    s = tcp(ns, dst, port, timeout)
+    s.sendall(data)
+    got, end, deadline = b"", None, time.time() + timeout
+    while end is None:
+        s.settimeout(max(0.01, deadline - time.time()))
+        try:
+            b = s.recv(65536)
+            if not b:
+                end = "fin"
+            got += b
+            if certificates_in(got):  # enough to tell whose server answered
+                end = "answered"
+        except ConnectionResetError:
+            end = "reset"
+        except socket.timeout:
+            end = "timeout"
+    s.close()
+    return got, end
+
+
+def x509_text(der):
+    r = subprocess.run(["openssl", "x509", "-inform", "DER", "-noout", "-text", "-nameopt", "RFC2253"],
+                       input=der, capture_output=True, check=True)
+    return r.stdout.decode()
+
+
+def x509_field(der_or_pem, *args, pem=False):
+    r = subprocess.run(["openssl", "x509", "-inform", "PEM" if pem else "DER", "-noout", *args],
+                       input=der_or_pem, capture_output=True, check=True)
+    return r.stdout.decode().strip()
