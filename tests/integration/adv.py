@@ -472,6 +472,12 @@ class Appliance:
                     out[k] = int(v.split()[0])
         return out
 
+    def reset_peak(self):
+        """Starts a new VmHWM measurement (clear_refs 5 resets the peak RSS)."""
+        with open(f"/proc/{self.veild.pid}/clear_refs", "w") as f:
+            f.write("5")
+        return self.memory()
+
     def records(self):
         return lab.records(self.record)
 
