@@ -667,6 +667,11 @@ void Session::readDownstreamTls()
 
 void Session::onDownEof()
 {
+    if (lingering_) {
+        downEof_ = true;
+        maybeFinishClose();
+        return;
+    }
     if (phase_ == Phase::Splice) {
         spliceDownEof_ = true;
         up_.shutdownWrite();
@@ -1238,8 +1243,12 @@ void Session::answerError(const http::HttpError& e, bool close)
     ex_->status = e.status;
     if (ex_->note.empty())
         ex_->note = std::string(e.kind) + ": " + e.message;
-    if (!ex_->requestDone)
+    if (!ex_->requestDone) {
         close = true; // the rest of the request is still on the wire
+        // Linger for a client that may still be sending; not for one that
+        // timed out (408): it is too slow to be worth waiting for.
+        lingerDown_ = !downEof_ && e.status != 408;
+    }
     sendDown(http::renderErrorResponse(e, close));
     ex_->responseStarted = true;
     ex_->downFraming = Exchange::DownFraming::None;
@@ -1277,6 +1286,11 @@ void Session::upstreamFailed(const std::string& why, int status)
 
 void Session::onStreamError(int err, bool downstream)
 {
+    if (downstream && lingering_) { // the client reset instead of closing: nothing more to wait for
+        downEof_ = true;
+        maybeFinishClose();
+        return;
+    }
     if (phase_ == Phase::Closing)
         return;
     if (!downstream && phase_ == Phase::Http && ex_ && ex_->forwarded) {
@@ -1402,8 +1416,17 @@ void Session::closeGracefully()
 
 void Session::maybeFinishClose()
 {
-    if (down_.pending() == 0 && !down_.closed())
-        down_.close();
+    if (down_.pending() == 0 && !down_.closed()) {
+        if (lingerDown_ && !downEof_) {
+            if (!lingering_) { // the answer is out: FIN, then read to the client's (bounded by the close timer)
+                lingering_ = true;
+                down_.shutdownWrite();
+                down_.resume();
+            }
+        } else {
+            down_.close();
+        }
+    }
     if (up_.pending() == 0 && !up_.closed())
         up_.close();
     if (down_.closed() && up_.closed())

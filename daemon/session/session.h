@@ -236,6 +236,13 @@ private:
     bool closeWhenDrained_ = false;
     bool counted_ = false;
     bool spliceDownEof_ = false;
+    // Closing after an answer sent before the request was read to its end
+    // (an early error): the client may still be sending. Closing the socket
+    // with unread input would send an RST that destroys the answer in
+    // flight, so the downstream half-closes and reads (discarding) until
+    // the client's FIN or the close timer — a lingering close.
+    bool lingerDown_ = false;
+    bool lingering_ = false;
     bool spliceUpEof_ = false;
     std::chrono::steady_clock::time_point started_;
 };
