@@ -124,7 +124,8 @@ class TlsClient:
             self.tcp_end = "fin"
             self.incoming.write_eof()
             return False
-        self.raw += data
+        if len(self.raw) < 65536:
+            self.raw += data  # for a failed handshake: what it got (not a whole stream)
         self.incoming.write(data)
         return True
 
@@ -165,36 +166,36 @@ class TlsClient:
         """Plaintext until until(data) holds, the connection ends (self.end)
         or the time is up (end 'timeout')."""
         deadline = time.time() + timeout
-        out = b""
+        out = bytearray()  # appended in place: a stream of many MiB stays linear
         while True:
             try:
                 while True:
                     chunk = self.obj.read(65536)
                     if not chunk:  # CPython reads a received close_notify as b""
                         self.end = "close_notify"
-                        return out
+                        return bytes(out)
                     out += chunk
             except ssl.SSLWantReadError:
                 pass
             except ssl.SSLZeroReturnError:
                 self.end = "close_notify"
-                return out
+                return bytes(out)
             except ssl.SSLEOFError:
                 self.end = self.tcp_end or "fin"
-                return out
+                return bytes(out)
             except ssl.SSLError as e:
                 self.end = "alert:" + (e.reason or str(e))
-                return out
+                return bytes(out)
             if until is not None and until(out):
-                return out
+                return bytes(out)
             if self.tcp_end is not None:
                 self.end = self.tcp_end
-                return out
+                return bytes(out)
             try:
                 self._fill(deadline)
             except socket.timeout:
                 self.end = "timeout"
-                return out
+                return bytes(out)
 
     def close(self):
         try:
@@ -255,7 +256,7 @@ def parse_responses(data, eof=False):
             continue
         te = (resp.header("transfer-encoding") or "").lower()
         if te == "chunked":
-            body = b""
+            body = bytearray()
             while True:
                 nl = data.find(b"\r\n", pos)
                 if nl < 0:
@@ -275,7 +276,7 @@ def parse_responses(data, eof=False):
                     break
                 body += data[nl + 2:nl + 2 + size]
                 pos = nl + 2 + size + 2
-            resp.body = body
+            resp.body = bytes(body)
         elif resp.header("content-length") is not None:
             n = int(resp.header("content-length"))
             resp.body = data[pos:pos + n]

@@ -170,8 +170,8 @@ class Masking(unittest.TestCase):
                     if adv.quiet(c.send, chunk) is not None:
                         break  # veild closed
                     sent += len(chunk)
-                    data += c.read(timeout=0.01, until=done)
-                data += c.read(timeout=10, until=done)
+                    data += c.read(timeout=0.01, until=lambda d: done(data + d))
+                data += c.read(timeout=10, until=lambda d: done(data + d))
                 rs = adv.parse_responses(data)
                 self.assertEqual([(r.status, r.error_type()) for r in rs], [(413, "veil_body_too_large")], c.end)
                 self.assertLess(sent, 16 * MiB, "refused only long after the 8 MiB limit")
