@@ -168,6 +168,8 @@ struct Session::Exchange {
     bool requestChunked = false;
     bool requestDone = false;  // the whole request was read from the client
     bool forwarded = false;    // the request head went upstream
+    Clock::time_point bodyDeadline; // timeouts.request_body after the head
+    bool bodyTimerIsDeadline = false; // the armed timer is bodyDeadline, not body_idle
     std::string body;          // buffered body of a masked request
     std::string contentType;
     std::string contentEncoding;
@@ -703,8 +705,14 @@ void Session::processRequests()
         switch (r.event) {
         case http::ParseEvent::NeedMore:
             downOff_ += r.consumed;
-            if (!ex_ && !requests_.idle())
-                armTimer(rt.config.timeouts.requestHeaders); // a head has begun: slowloris bound
+            if (!ex_ && !requests_.idle() && !headTimerArmed_) {
+                // A head has begun: it must be complete within
+                // request_headers of its first byte (the slowloris bound).
+                // Armed once, not per byte: re-arming on every piece made it
+                // an idle timer that a byte a second kept open for ever.
+                headTimerArmed_ = true;
+                armTimer(rt.config.timeouts.requestHeaders);
+            }
             goto compact;
         case http::ParseEvent::Head:
             downOff_ += r.consumed;
@@ -748,13 +756,15 @@ bool Session::onRequestHead()
 {
     auto& rt = worker_.runtime();
     rt.metrics.requests.add();
+    headTimerArmed_ = false;
     ex_ = std::make_unique<Exchange>();
     http::RequestHead& h = requests_.head();
     ex_->method = h.method;
     ex_->headRequest = h.isMethod("HEAD");
     // The path is logged masked: a query or path segment may hold an identifier.
     ex_->logPath = worker_.logPath(h.path());
-    armTimer(rt.config.timeouts.bodyIdle);
+    ex_->bodyDeadline = Clock::now() + rt.config.timeouts.requestBody;
+    armBodyTimer();
 
     // The request must be for the server the client's TLS named: masking
     // routes are chosen by that name, and a different Host on this
@@ -814,10 +824,9 @@ bool Session::onRequestHead()
 
 void Session::onRequestBody(std::string_view body)
 {
-    auto& rt = worker_.runtime();
     if (!ex_)
         return; // the exchange was answered early; the connection is closing
-    armTimer(rt.config.timeouts.bodyIdle);
+    armBodyTimer();
     ex_->requestBytes += body.size();
     if (ex_->masked) {
         ex_->body.append(body); // bounded by the parser's body limit
@@ -831,6 +840,16 @@ void Session::onRequestBody(std::string_view body)
         sendUp(body);
     }
     applyBackpressure();
+}
+
+// body_idle after the latest body bytes, but never past the body's deadline
+// (request_body): a body that trickles a byte per second is still cut.
+void Session::armBodyTimer()
+{
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(ex_->bodyDeadline - Clock::now());
+    auto idle = worker_.runtime().config.timeouts.bodyIdle;
+    ex_->bodyTimerIsDeadline = left < idle;
+    armTimer(std::max(std::chrono::milliseconds(0), std::min(idle, left)));
 }
 
 void Session::onRequestEnd()
@@ -1316,7 +1335,10 @@ void Session::onTimeout()
             return;
         }
         if (!ex_->requestDone) {
-            answerError({408, "request_timeout", "request body stalled", http::Side::Downstream}, true);
+            bool late = ex_->bodyTimerIsDeadline;
+            answerError({408, "request_timeout", late ? "request body not complete in time" : "request body stalled",
+                         http::Side::Downstream},
+                        true);
             return;
         }
         upstreamFailed(ex_->responseStarted ? "upstream stalled in the response" : "no response from upstream in time",

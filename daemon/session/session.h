@@ -197,6 +197,7 @@ private:
     void flushUpTls();
     void applyBackpressure();
     void armTimer(std::chrono::milliseconds after);
+    void armBodyTimer();
 
     void closeGracefully();
     void closeNow(bool resetDownstream = false);
@@ -241,6 +242,7 @@ private:
     // with unread input would send an RST that destroys the answer in
     // flight, so the downstream half-closes and reads (discarding) until
     // the client's FIN or the close timer — a lingering close.
+    bool headTimerArmed_ = false; // request_headers runs for the head being read
     bool lingerDown_ = false;
     bool lingering_ = false;
     bool spliceUpEof_ = false;
