@@ -141,6 +141,25 @@ class Slow(unittest.TestCase):
         self.assertLess(peak, 24 * 1024)
         self.assertGreater(int(queued[1]), 64 * 1024, "the upstream was not held back")
 
+    def test_a_client_that_never_reads_again_is_cut_at_stream_idle_and_blamed(self):
+        # veild stopped reading upstream because the client stopped reading:
+        # at stream_idle the client is cut (RST) and the log says it was the
+        # client, not an upstream failure.
+        self.restart(timeouts={"stream_idle": "2s", "response": "20s"})
+        before = self.A.metrics()
+        c = self.A.connect()
+        c.send(adv.json_post({"model": "m", "max_tokens": 8, "stream": True, "mock_sse_bytes": 32 * MiB,
+                              "messages": [{"role": "user", "content": "i-0123456789abcdef0"}]}))
+        c.read(timeout=10, until=lambda d: len(d) > 256 * 1024)
+        time.sleep(3.5)
+        c.read(timeout=20)
+        self.assertEqual(c.end, "reset")
+        line = self.A.wait_event("request", where=lambda e: e.get("path") == "/v1/messages")[-1]
+        self.assertEqual(line.get("note"), "downstream stalled: the client stopped reading the response")
+        after = self.A.metrics()
+        self.assertEqual(after["upstream_errors"], before["upstream_errors"])
+        self.assertEqual(after["timeouts"], before["timeouts"] + 1)
+
     def test_a_connection_flood_over_the_limit_is_refused_and_service_recovers(self):
         self.restart(limits={"max_connections": 20}, timeouts={"tls_handshake": "10s"})
         before = self.A.metrics()
