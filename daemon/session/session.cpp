@@ -1341,6 +1341,15 @@ void Session::onTimeout()
                         true);
             return;
         }
+        if (ex_->responseStarted && downQueued() > kHighWater) {
+            // Upstream is quiet because veild stopped reading it: the
+            // client stopped reading (backpressure). Cut the client, and
+            // say so — it is not an upstream failure.
+            ex_->note = "downstream stalled: the client stopped reading the response";
+            logExchange();
+            closeNow(true);
+            return;
+        }
         upstreamFailed(ex_->responseStarted ? "upstream stalled in the response" : "no response from upstream in time",
                        504);
         return;
