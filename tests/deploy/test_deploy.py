@@ -235,6 +235,9 @@ class Containerfile(unittest.TestCase):
         closure = {line.strip() for line in r.stdout.splitlines() if not line.startswith(" ")}
         closure |= {line.split(":", 1)[1].strip() for line in r.stdout.splitlines()
                     if line.strip().startswith("Depends:") and "<" not in line}
+        # A sanitizer build (scripts/test's second build) links the
+        # sanitizer runtimes; the Containerfile builds without them.
+        needed = {p for p in needed if not re.match(r"lib(a|ub|l|t|hwa)san\d*$", p.split(":")[0])}
         missing = {p.split(":")[0] for p in needed} - closure
         self.assertFalse(missing, f"the runtime stage of deploy/Containerfile would lack {sorted(missing)}")
 
