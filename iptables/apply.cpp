@@ -252,8 +252,11 @@ Result<void> installIpsets(Session& s, const FamilyPlan& f, const std::string& s
             return r;
     for (const auto& want : f.ipsets) {
         const SavedIpSet* have = findIpset(*sets, want.name);
-        auto create = want.createArgs();
-        create.insert(create.begin(), "ipset");
+        // Built front to back: inserting "ipset" at begin() trips GCC 12's
+        // -Wnull-dereference at -O3 (a false positive inside vector).
+        std::vector<std::string> create{"ipset"};
+        for (auto& a : want.createArgs())
+            create.push_back(std::move(a));
         if (!have) {
             if (auto r = s.change(create); !r)
                 return r;

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -30,6 +31,29 @@ bool validate(std::string_view text, std::string* why = nullptr);
 // produced decoded byte d, plus one final entry == raw.size().
 // Returns false on an invalid escape or a lone surrogate.
 bool unescape(std::string_view raw, std::string& out, std::vector<std::uint32_t>* rawPos = nullptr);
+
+// An escape unit of a decoded string: raw[raw, raw + rawLen) decoded to
+// decoded[decoded, decoded + decodedLen). Bytes between units map one to one.
+struct EscapeUnit {
+    std::uint32_t decoded;
+    std::uint32_t raw;
+    std::uint8_t decodedLen;
+    std::uint8_t rawLen;
+};
+
+// Decodes like unescape() into `out`, which has room for raw.size() bytes
+// (decoding never grows a string, and this writes anywhere in that room).
+// Appends the string's escape units to `units` if given. Returns the
+// decoded size, or -1.
+std::ptrdiff_t unescapeTo(std::string_view raw, char* out, std::vector<EscapeUnit>* units = nullptr);
+
+// For decoded offsets `at` (ascending) of a string with escape units
+// units[0, n): the raw offset of the unit that produced decoded byte at[k]
+// (the raw end at the decoded end), i.e. rawPos[at[k]] of unescape(), in
+// place; and whether at[k] starts a unit (or is the decoded end) in
+// `boundary`.
+void rawOffsets(const EscapeUnit* units, std::size_t n, std::size_t decodedSize, std::size_t rawSize,
+                std::vector<std::uint32_t>& at, std::vector<std::uint8_t>* boundary = nullptr);
 
 // Appends `utf8` escaped as the content of a JSON string.
 void escape(std::string_view utf8, std::string& out);
@@ -139,5 +163,121 @@ void walk(std::string_view text, V& v)
         }
     }
 }
+
+// Bit i % 64 of bits[i / 64] is set where text[i] is a backslash.
+void backslashBits(std::string_view text, std::vector<std::uint64_t>& bits);
+
+// True if a bit in [b, e) is set.
+inline bool anyBit(const std::vector<std::uint64_t>& bits, std::size_t b, std::size_t e)
+{
+    if (b >= e)
+        return false;
+    const std::size_t wb = b / 64, we = (e - 1) / 64;
+    const std::uint64_t first = ~std::uint64_t{0} << (b % 64);
+    const std::uint64_t last = ~std::uint64_t{0} >> (63 - (e - 1) % 64);
+    if (wb == we)
+        return (bits[wb] & first & last) != 0;
+    if (bits[wb] & first)
+        return true;
+    for (std::size_t w = wb + 1; w < we; ++w)
+        if (bits[w])
+            return true;
+    return (bits[we] & last) != 0;
+}
+
+// Walks valid JSON by the structural index simdjson's stage 1 computed (the
+// offset of every `{}[],:` and of the first byte of every string and
+// scalar, in order): the same events as walk(), without reading the bytes
+// of strings again. `backslashes` is backslashBits(text); `stack` scratch.
+template <typename V>
+void walkIndexed(std::string_view text, const std::uint32_t* idx, std::size_t n,
+                 const std::vector<std::uint64_t>& backslashes, std::vector<std::uint8_t>& stack, V& v)
+{
+    stack.clear();
+    bool expectKey = false;
+    const char* base = text.data();
+    auto space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
+    for (std::size_t k = 0; k < n; ++k) {
+        const std::size_t i = idx[k];
+        // Where this value ends: before the next structural, less whitespace.
+        auto endOf = [&] {
+            std::size_t e = k + 1 < n ? idx[k + 1] : text.size();
+            while (e > i + 1 && space(base[e - 1]))
+                --e;
+            return e;
+        };
+        switch (base[i]) {
+        case '{':
+            stack.push_back(1);
+            expectKey = true;
+            v.objectBegin(i);
+            break;
+        case '[':
+            stack.push_back(0);
+            expectKey = false;
+            v.arrayBegin(i);
+            break;
+        case '}':
+        case ']':
+            if (!stack.empty())
+                stack.pop_back();
+            expectKey = false;
+            if (base[i] == '}')
+                v.objectEnd(i);
+            else
+                v.arrayEnd(i);
+            break;
+        case ',':
+            expectKey = !stack.empty() && stack.back();
+            break;
+        case ':':
+            break;
+        case '"': {
+            const std::size_t close = endOf() - 1; // the closing quote
+            Span s{i + 1, close, anyBit(backslashes, i + 1, close)};
+            if (expectKey) {
+                expectKey = false;
+                v.key(s);
+            } else {
+                v.string(s);
+            }
+            break;
+        }
+        default:
+            v.scalar(i, endOf());
+            break;
+        }
+    }
+}
+
+// A simdjson parser that keeps the structure of the last document it
+// accepted, so that validating and walking cost one pass. One per thread
+// (the Masker owns one); its buffers grow to the largest document seen.
+class Parser {
+public:
+    Parser();
+    ~Parser();
+    Parser(const Parser&) = delete;
+    Parser& operator=(const Parser&) = delete;
+
+    // validate(), keeping the structure of `text` on success.
+    bool parse(std::string_view text, std::string* why = nullptr);
+
+    // Walks the text of the last successful parse() (pass the same bytes).
+    template <typename V>
+    void walk(std::string_view text, V& v)
+    {
+        backslashBits(text, backslashes_);
+        walkIndexed(text, indexes(), indexCount(), backslashes_, stack_, v);
+    }
+
+private:
+    const std::uint32_t* indexes() const;
+    std::size_t indexCount() const;
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+    std::vector<std::uint8_t> stack_;
+    std::vector<std::uint64_t> backslashes_;
+};
 
 } // namespace veil::mask::json

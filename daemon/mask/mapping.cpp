@@ -1,27 +1,45 @@
 #include "mask/mapping.h"
 
+#include <algorithm>
+
 #include <simdjson.h>
 
 #include "mask/json.h"
 
 namespace veil::mask {
 
+std::uint32_t Mapping::lowerBound(std::string_view token) const
+{
+    auto it = std::lower_bound(byToken_.begin(), byToken_.end(), token,
+                               [&](std::uint32_t e, std::string_view t) { return entries_[e].token < t; });
+    return static_cast<std::uint32_t>(it - byToken_.begin());
+}
+
 void Mapping::add(std::string token, std::string original)
 {
-    byToken_.emplace(token, entries_.size());
+    const std::uint32_t at = lowerBound(token);
+    byToken_.insert(byToken_.begin() + at, static_cast<std::uint32_t>(entries_.size()));
     entries_.push_back({std::move(token), std::move(original)});
+}
+
+void Mapping::reserve(std::size_t n)
+{
+    entries_.reserve(n);
+    byToken_.reserve(n);
 }
 
 const std::string* Mapping::find(std::string_view token) const
 {
-    auto it = byToken_.find(token);
-    return it == byToken_.end() ? nullptr : &entries_[it->second].original;
+    const std::uint32_t at = lowerBound(token);
+    if (at == byToken_.size() || entries_[byToken_[at]].token != token)
+        return nullptr;
+    return &entries_[byToken_[at]].original;
 }
 
 bool Mapping::isTokenPrefix(std::string_view prefix) const
 {
-    auto it = byToken_.lower_bound(prefix);
-    return it != byToken_.end() && std::string_view(it->first).substr(0, prefix.size()) == prefix;
+    const std::uint32_t at = lowerBound(prefix);
+    return at != byToken_.size() && std::string_view(entries_[byToken_[at]].token).substr(0, prefix.size()) == prefix;
 }
 
 std::string Mapping::toJson() const

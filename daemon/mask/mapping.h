@@ -5,7 +5,7 @@
 // between clients.
 
 #include <cstddef>
-#include <map>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -23,6 +23,8 @@ public:
 
     // Adds a token; the token must not be present yet.
     void add(std::string token, std::string original);
+    // Room for n entries (the masker knows an upper bound).
+    void reserve(std::size_t n);
 
     // The original for a whole token, or nullptr.
     const std::string* find(std::string_view token) const;
@@ -38,8 +40,11 @@ public:
     static Result<Mapping> fromJson(std::string_view json);
 
 private:
+    // Indices into entries_ in token order: lookups by binary search, and
+    // no allocation per token beyond its strings.
+    std::uint32_t lowerBound(std::string_view token) const;
     std::vector<Entry> entries_;
-    std::map<std::string, std::size_t, std::less<>> byToken_;
+    std::vector<std::uint32_t> byToken_;
 };
 
 } // namespace veil::mask

@@ -4,6 +4,7 @@
 #include <hs/hs.h>
 #include <pcre2.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstdint>
 #include <cstdlib>
@@ -12,10 +13,6 @@
 namespace veil::mask {
 
 namespace {
-
-// Any run that looks like a token this engine hands out. Found in the input
-// so that a token already present in the body is never handed out.
-constexpr const char* kTokenShape = R"(\b[A-Z][A-Z0-9_]*_[0-9]{3,}\b)";
 
 std::string pcre2Message(int code)
 {
@@ -50,10 +47,19 @@ bool makeFinder(const std::string& regex, RuleSet::Compiled& c, std::string& why
     hs_compile_error_t* cerr = nullptr;
     c.maxWidth = UINT_MAX;
     if (hs_expression_info(regex.c_str(), 0, &info, &cerr) == HS_SUCCESS) {
+        c.minWidth = info->min_width;
         c.maxWidth = info->max_width;
         std::free(info);
     } else {
         hs_free_compile_error(cerr); // reported with the rule's name when the database is compiled
+    }
+    if (c.maxWidth != UINT_MAX && c.minWidth == c.maxWidth) {
+        pcre2_code* anchored = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(regex.data()), regex.size(),
+                                             PCRE2_ANCHORED | PCRE2_ENDANCHORED, &err, &off, nullptr);
+        if (anchored) {
+            pcre2_jit_compile(anchored, PCRE2_JIT_COMPLETE);
+            c.anchored = anchored;
+        }
     }
     return true;
 }
@@ -64,7 +70,61 @@ void fill(std::array<bool, 256>& set, std::string_view bytes)
         set[static_cast<unsigned char>(c)] = true;
 }
 
+void freeCompiled(RuleSet::Compiled& c)
+{
+    if (c.finder)
+        pcre2_code_free(c.finder);
+    if (c.anchored)
+        pcre2_code_free(c.anchored);
+    c.finder = c.anchored = nullptr;
+}
+
 } // namespace
+
+bool mentionsTextBoundary(std::string_view re)
+{
+    bool inClass = false;
+    for (std::size_t i = 0; i < re.size(); ++i) {
+        const char c = re[i];
+        if (c == '\\') {
+            // \Q…\E could quote a '[' or ']' and mislead this scan.
+            if (i + 1 >= re.size() || re[i + 1] == 'Q' ||
+                (!inClass && std::string_view("AzZG").find(re[i + 1]) != std::string_view::npos))
+                return true;
+            ++i; // an escaped character: a literal (\^, \$, \]) or a class (\b, \d)
+            continue;
+        }
+        if (inClass) {
+            inClass = c != ']'; // '^' and '$' in a class are literals
+            continue;
+        }
+        switch (c) {
+        case '[':
+            inClass = true;
+            // A ']' right after '[' or '[^' is a literal.
+            if (i + 1 < re.size() && re[i + 1] == '^')
+                ++i;
+            if (i + 1 < re.size() && re[i + 1] == ']')
+                ++i;
+            break;
+        case '(':
+            // (?#…) comments and (?x) extended mode could hide a '^' or
+            // '$' from this scan (or show one that is not there).
+            if (i + 1 < re.size() && re[i + 1] == '?') {
+                for (std::size_t k = i + 2; k < re.size() && re[k] != ':' && re[k] != ')'; ++k)
+                    if (re[k] == 'x' || re[k] == '#')
+                        return true;
+            }
+            break;
+        case '^':
+        case '$':
+            return true;
+        default:
+            break;
+        }
+    }
+    return false;
+}
 
 bool validTokenType(std::string_view type)
 {
@@ -107,19 +167,23 @@ Result<std::shared_ptr<const RuleSet>> RuleSet::compile(std::vector<RuleSpec> sp
         if (!makeFinder(spec.regex, c, why))
             return fail("rule " + spec.name + ": " + why);
         if (c.group && captureCount(c.finder) > 1) {
-            pcre2_code_free(c.finder);
+            freeCompiled(c);
             return fail("rule " + spec.name +
                         ": at most one capturing group (the masked part); use (?:...) for grouping");
         }
         fill(c.notBefore, spec.notBefore);
         fill(c.notAfter, spec.notAfter);
+        auto type = std::find(rs->types_.begin(), rs->types_.end(), spec.tokenType);
+        c.type = static_cast<unsigned>(type - rs->types_.begin());
+        if (type == rs->types_.end())
+            rs->types_.push_back(spec.tokenType);
+        rs->boundarySensitive_ = rs->boundarySensitive_ || mentionsTextBoundary(spec.regex);
         c.spec = std::move(spec);
         rs->rules_.push_back(std::move(c));
     }
+    if (rs->rules_.empty())
+        return std::shared_ptr<const RuleSet>(std::move(rs)); // nothing to scan for
 
-    std::string why;
-    if (!makeFinder(kTokenShape, rs->shape_, why))
-        return fail("token shape: " + why);
     std::vector<const char*> exprs;
     std::vector<unsigned> flags;
     std::vector<unsigned> ids;
@@ -128,9 +192,6 @@ Result<std::shared_ptr<const RuleSet>> RuleSet::compile(std::vector<RuleSpec> sp
         flags.push_back(0); // end offsets only: the finder locates starts
         ids.push_back(static_cast<unsigned>(i));
     }
-    exprs.push_back(kTokenShape);
-    flags.push_back(0);
-    ids.push_back(rs->tokenShapeId());
 
     hs_compile_error_t* cerr = nullptr;
     if (hs_compile_multi(exprs.data(), flags.data(), ids.data(), static_cast<unsigned>(exprs.size()), HS_MODE_BLOCK,
@@ -148,10 +209,7 @@ Result<std::shared_ptr<const RuleSet>> RuleSet::compile(std::vector<RuleSpec> sp
 RuleSet::~RuleSet()
 {
     for (auto& c : rules_)
-        if (c.finder)
-            pcre2_code_free(c.finder);
-    if (shape_.finder)
-        pcre2_code_free(shape_.finder);
+        freeCompiled(c);
     if (db_)
         hs_free_database(db_);
 }

@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <random>
+
 #include "mask/json.h"
 
 using namespace veil::mask;
@@ -75,4 +77,88 @@ TEST_CASE("escape produces string content that decodes back to the input")
     REQUIRE(json::unescape(esc, back));
     CHECK(back == in);
     REQUIRE(json::validate("\"" + esc + "\""));
+}
+
+TEST_CASE("the parser's indexed walk reports what the span walker reports")
+{
+    json::Parser parser;
+    for (std::string_view doc : {
+             std::string_view(R"({"a": ["x\"y", 1.5e3, true, null], "b\\": {"c": "d"}, "e":[]})"),
+             std::string_view(R"(  "top-level \u00e9 string"  )"),
+             std::string_view("-12.5e-3"),
+             std::string_view("[ ]"),
+             std::string_view(R"({"k":"ends with a backslash \\","l" : [{},{"m":""}] ,"n":false})"),
+             std::string_view("{\n\t\"k\"\r\n:\t\"v\"\n}\n"),
+             std::string_view(R"(["\"", "\\\"", "a\/b", "x\\", "\\\\"])"),
+         }) {
+        REQUIRE(parser.parse(doc));
+        Recorder a(doc), b(doc);
+        json::walk(doc, a);
+        parser.walk(doc, b);
+        CHECK(b.events == a.events);
+    }
+    // A long document: the backslash bitmap spans many words.
+    std::string big = "[";
+    for (int i = 0; i < 300; ++i)
+        big += std::string(i ? "," : "") + "\"s" + std::to_string(i) + (i % 7 == 0 ? "\\n" : "") + std::string(i % 90, 'x') + "\"";
+    big += "]";
+    REQUIRE(parser.parse(big));
+    Recorder a(big), b(big);
+    json::walk(big, a);
+    parser.walk(big, b);
+    CHECK(b.events == a.events);
+    CHECK_FALSE(parser.parse("{\"a\": }"));
+}
+
+TEST_CASE("unescapeTo decodes like unescape, and its escape units map offsets like unescape's raw positions")
+{
+    std::mt19937 rng(7);
+    const std::vector<std::string> pieces = {"a", "bcdefghij", "\\n", "\\\"", "\\\\", "\\/", "\\u0069", "\\u00e9",
+                                             "\\u2192", "\\ud83d\\ude00", "\xC3\xA9", "klmnopqrstuvwxyz0123"};
+    for (int round = 0; round < 300; ++round) {
+        std::string raw;
+        const int n = static_cast<int>(rng() % 40);
+        for (int i = 0; i < n; ++i)
+            raw += pieces[rng() % pieces.size()];
+        std::string want;
+        std::vector<std::uint32_t> pos;
+        REQUIRE(json::unescape(raw, want, &pos));
+        std::string got(raw.size(), '\0');
+        std::vector<json::EscapeUnit> units;
+        const std::ptrdiff_t len = json::unescapeTo(raw, got.data(), &units);
+        REQUIRE(len >= 0);
+        got.resize(static_cast<std::size_t>(len));
+        CHECK(got == want);
+        // Every decoded offset, ascending, with its unit-start flag.
+        std::vector<std::uint32_t> at(want.size() + 1);
+        for (std::uint32_t d = 0; d <= want.size(); ++d)
+            at[d] = d;
+        std::vector<std::uint8_t> start;
+        json::rawOffsets(units.data(), units.size(), want.size(), raw.size(), at, &start);
+        for (std::uint32_t d = 0; d <= want.size(); ++d) {
+            CHECK(at[d] == pos[d]);
+            CHECK(static_cast<bool>(start[d]) == (d == 0 || d == want.size() || pos[d] != pos[d - 1]));
+        }
+    }
+    char out[8];
+    CHECK(json::unescapeTo(R"(\ud800)", out) < 0);
+    CHECK(json::unescapeTo(R"(\x)", out) < 0);
+    CHECK(json::unescapeTo("\\", out) < 0);
+}
+
+TEST_CASE("backslash bits mark every backslash and anyBit finds one in a range")
+{
+    std::mt19937 rng(11);
+    std::string text(1000, 'a');
+    for (int i = 0; i < 40; ++i)
+        text[rng() % text.size()] = '\\';
+    std::vector<std::uint64_t> bits;
+    json::backslashBits(text, bits);
+    for (int round = 0; round < 2000; ++round) {
+        std::size_t b = rng() % (text.size() + 1), e = rng() % (text.size() + 1);
+        if (b > e)
+            std::swap(b, e);
+        const bool want = text.substr(b, e - b).find('\\') != std::string::npos;
+        CHECK(json::anyBit(bits, b, e) == want);
+    }
 }

@@ -226,3 +226,166 @@ TEST_CASE("unmask of mask is the identity for text and JSON")
     REQUIRE(j.ok());
     CHECK(TokenRestorer::restoreAll(j->mapping, j->body, Escape::Json) == body);
 }
+
+TEST_CASE("rule sets know which rules can see where a scanned text begins or ends")
+{
+    CHECK(mentionsTextBoundary("^abc"));
+    CHECK(mentionsTextBoundary("abc$"));
+    CHECK(mentionsTextBoundary(R"(\Aabc)"));
+    CHECK(mentionsTextBoundary(R"(abc\z)"));
+    CHECK(mentionsTextBoundary(R"(abc\Z)"));
+    CHECK(mentionsTextBoundary("(?:x|^y)"));
+    CHECK(mentionsTextBoundary(R"(\Q[\E$)")); // quoting is not parsed: assumed anchored
+    CHECK(mentionsTextBoundary("(?x) [ # $ \n ]"));
+    CHECK_FALSE(mentionsTextBoundary("[^a-z]b"));
+    CHECK_FALSE(mentionsTextBoundary("[$^]x"));
+    CHECK_FALSE(mentionsTextBoundary(R"(\$5 \^)"));
+    CHECK_FALSE(mentionsTextBoundary("[]$]x"));
+    CHECK_FALSE(mentionsTextBoundary("[^]$]x"));
+    CHECK_FALSE(mentionsTextBoundary(R"([a\]$]x)"));
+    CHECK(mentionsTextBoundary(R"([a\]]$)"));
+    CHECK_FALSE(mentionsTextBoundary(R"(\bi-[0-9a-f]{8}\b)"));
+
+    auto aws = RuleSet::compile(builtinPack("aws"));
+    REQUIRE(aws.ok());
+    CHECK_FALSE(aws.value()->boundarySensitive()); // the fast path: one scan per body
+    CHECK(compileOrDie({rule("a.start", "A", "^x")})->boundarySensitive());
+}
+
+TEST_CASE("a rule anchored to the start of a text sees each decoded string on its own")
+{
+    // The body is one text (its start is the '['); array elements with
+    // escapes are decoded and scanned on their own, each its own start.
+    Masker m(compileOrDie({rule("a.start", "ANCHORED", "^abc"), rule("a.end", "END", "xyz$")}));
+    CHECK(maskedJson(m, R"(["abc", "x\u0061bc", "\u0061bcd", "xyz", "\u0078yz!", "\u0078yz"])") ==
+          R"(["abc", "x\u0061bc", "ANCHORED_001d", "xyz", "\u0078yz!", "END_001"])");
+}
+
+TEST_CASE("a value's context reaches back into its sibling, also when the sibling is JSON text")
+{
+    // The rule spans the end of the sibling, the key and the value. The
+    // values have escapes, so only their decoded context shows the match.
+    Masker m(compileOrDie({rule("c.ctx", "ROLE", R"(1\}","role": "([a-z]+))")}));
+    // The sibling decodes to JSON text with nothing to blank ({"n": 1}).
+    CHECK(maskedJson(m, R"({"cfg": "{\"n\": 1}", "role": "user\u0021"})") ==
+          R"({"cfg": "{\"n\": 1}", "role": "ROLE_001\u0021"})");
+    // The sibling's JSON text has a string with escapes of its own.
+    CHECK(maskedJson(m, R"({"cfg": "{\"s\": \"a\\nb\", \"n\": 1}", "role": "user\u0021"})") ==
+          R"({"cfg": "{\"s\": \"a\\nb\", \"n\": 1}", "role": "ROLE_001\u0021"})");
+    // The sibling is a plain string with an escape, scanned just before.
+    CHECK(maskedJson(m, R"({"cfg": "x\t1}", "role": "user"})") == R"({"cfg": "x\t1}", "role": "ROLE_001"})");
+    // No sibling context without escapes around: the raw body has `", "`.
+    CHECK(maskedJson(m, R"({"cfg": "1}", "role": "user"})") == R"({"cfg": "1}", "role": "user"})");
+}
+
+TEST_CASE("NUL bytes in decoded strings are text, not the end of one")
+{
+    Masker m(compileOrDie({rule("n.ec2", "EC2", R"(\bi-[0-9a-f]{8}\b)"), rule("n.nul", "NUL", "x\\x00y")}));
+    CHECK(maskedJson(m, R"({"k": "a\u0000b i-0123abcd", "l": "x\u0000y", "m": "i-0123abcd\u0000"})") ==
+          R"({"k": "a\u0000b EC2_001", "l": "NUL_001", "m": "EC2_001\u0000"})");
+}
+
+TEST_CASE("after a longest end is rejected, shorter ends of the same rule are tried")
+{
+    RuleSpec r = rule("v.word", "WORD", "[a-z]+");
+    r.validate = [](std::string_view v) { return v == "abcd"; };
+    Masker m(compileOrDie({r}));
+    auto t = m.maskText("abcdefg hello");
+    REQUIRE(t.ok());
+    CHECK(t->body == "WORD_001efg hello");
+}
+
+TEST_CASE("a rule that would cut a multi-byte character fails closed in a string without escapes too")
+{
+    Masker m(compileOrDie({rule("u.e", "E", "caf\xC3")}));
+    auto r = m.maskJson("{\"a\": \"caf\xC3\xA9 i-0123abcd\"}");
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().reason == Unmaskable::Residual);
+    CHECK(r.error().detail.find("u.e") != std::string::npos);
+}
+
+TEST_CASE("the residual check catches what masking made, in every kind of string")
+{
+    // Masking `id-1` makes ID_001, which the second rule matches once
+    // followed by '!': a body with that is unmaskable, wherever it is.
+    Masker m(compileOrDie({rule("r.id", "ID", R"(\bid-[0-9]\b)"), rule("r.after", "AFTER", "ID_0[0-9]{2}!")}));
+    for (std::string_view body : {
+             R"({"a": "id-1!"})",                        // a string without escapes
+             R"({"a": "x\n id-1!"})",                    // a string with escapes
+             R"({"a": "{\"b\": \"id-1!\"}"})",           // JSON text in a string
+             R"({"a": "{\"b\": \"x\\n id-1!\"}"})",      // a string with escapes in JSON text
+             R"({"a": "{\"c\": \"{\\\"d\\\": \\\"id-1!\\\"}\"}"})", // two levels of JSON text
+             R"({"x": "\t", "a": "id-1!"})",             // a value whose context has escapes
+         }) {
+        auto r = m.maskJson(body);
+        REQUIRE_FALSE(r.ok());
+        CHECK(r.error().reason == Unmaskable::Residual);
+        CHECK(r.error().detail.find("r.after") != std::string::npos);
+    }
+    // Text masking joined to text left of it: "abSHORT_001ef" matches ab[A-Z].
+    Masker o(compileOrDie({rule("o.short", "SHORT", "cd", 10), rule("o.join", "JOIN", "ab[A-Z]", 20)}));
+    for (std::string_view body : {R"({"a": "abcdef"})", R"({"a": "{\"b\": [\"abcdef\"]}"})"}) {
+        auto r = o.maskJson(body);
+        REQUIRE_FALSE(r.ok());
+        CHECK(r.error().reason == Unmaskable::Residual);
+    }
+    // Masking a key named "data" changes what is skipped as base64 data.
+    Masker d(compileOrDie({rule("d.key", "D", R"(\bdata\b)"), rule("d.val", "X", "AAAA")}));
+    auto r = d.maskJson(R"({"source": {"type": "base64", "data": "AAAA"}})");
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().reason == Unmaskable::Residual);
+}
+
+TEST_CASE("the residual check decides like the first pass for strings masking left alone")
+{
+    // "user" is scanned decoded, with the context `a/b","role": "`, because
+    // its sibling has an escape: there the rule (which wants the closing
+    // quote) does not match, so it stays. Masking the id elsewhere must not
+    // make the residual check read "user" in the raw body instead.
+    Masker m(compileOrDie({rule("k.ec2", "EC2", R"(\bi-[0-9a-f]{8}\b)"),
+                           rule("k.role", "ROLE", R"X("role": ?"([a-z]+)")X")}));
+    CHECK(maskedJson(m, R"({"x": "a\/b", "role": "user", "id": "i-0123abcd"})") ==
+          R"({"x": "a\/b", "role": "user", "id": "EC2_001"})");
+    // Once masking changes the sibling, "user" is read again where it is.
+    Masker s(compileOrDie({rule("k.ab", "AB", R"(a\/b)", 5), rule("k.role", "ROLE", R"X("role": ?"([a-z]+)")X")}));
+    auto r = s.maskJson(R"({"x": "a\/b", "role": "user"})");
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().reason == Unmaskable::Residual);
+}
+
+TEST_CASE("a mapping finds tokens and token prefixes whatever order they were added in")
+{
+    Mapping map;
+    map.add("VPC_002", "vpc-2");
+    map.add("EC2_010", "i-10");
+    map.add("EC2_001", "i-1");
+    map.add("AMI_001", "ami-1");
+    CHECK(*map.find("EC2_001") == "i-1");
+    CHECK(*map.find("VPC_002") == "vpc-2");
+    CHECK(map.find("EC2_00") == nullptr);
+    CHECK(map.find("EC2_0011") == nullptr);
+    CHECK(map.isTokenPrefix("EC2_0"));
+    CHECK(map.isTokenPrefix("AMI_001"));
+    CHECK_FALSE(map.isTokenPrefix("EC3"));
+    CHECK_FALSE(map.isTokenPrefix("VPC_003"));
+    CHECK(map.entries().front().token == "VPC_002"); // first occurrence order is kept
+}
+
+TEST_CASE("a body of several MiB is masked, and the next body after it too")
+{
+    // Above the size a Masker keeps its buffers at between calls.
+    Masker m(testRules());
+    std::string big = "[";
+    for (int i = 0; i < 90000; ++i)
+        big += std::string(i ? "," : "") + "\"line " + std::to_string(i) + ": i-0123abcd at 10.0.0." +
+               std::to_string(i % 250) + (i % 3 ? "\\n" : "") + " {\\\"k\\\": \\\"i-0fedcba9\\\"}\"";
+    big += "]";
+    REQUIRE(big.size() > (5u << 20));
+    auto r = m.maskJson(big);
+    REQUIRE(r.ok());
+    CHECK(r->body.find("i-0123abcd") == std::string::npos);
+    CHECK(r->body.find("i-0fedcba9") == std::string::npos);
+    CHECK(r->mapping.size() == 2 + 250);
+    CHECK(TokenRestorer::restoreAll(r->mapping, r->body, Escape::Json) == big);
+    CHECK(maskedJson(m, R"({"a": "x\ni-0123abcd"})") == R"({"a": "x\nEC2_001"})");
+}
