@@ -506,8 +506,8 @@ Config parseOrThrow(const std::string& text, const std::string& file)
     if (auto t = root["timeouts"]) {
         r.requireMap(t, "timeouts");
         r.onlyKeys(t, "timeouts",
-                   {"connect", "tls_handshake", "request_headers", "idle", "body_idle", "response", "stream_idle",
-                    "drain"});
+                   {"connect", "tls_handshake", "request_headers", "idle", "body_idle", "request_body", "response",
+                    "stream_idle", "drain"});
         auto d = [&](const char* key, Millis& out) {
             if (t[key]) {
                 out = r.duration(t[key], std::string("timeouts.") + key);
@@ -520,6 +520,7 @@ Config parseOrThrow(const std::string& text, const std::string& file)
         d("request_headers", c.timeouts.requestHeaders);
         d("idle", c.timeouts.idle);
         d("body_idle", c.timeouts.bodyIdle);
+        d("request_body", c.timeouts.requestBody);
         d("response", c.timeouts.response);
         d("stream_idle", c.timeouts.streamIdle);
         d("drain", c.timeouts.drain);

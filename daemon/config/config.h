@@ -53,6 +53,7 @@ struct Timeouts {
     Millis requestHeaders{10000};  // first byte of a request → its complete head (slowloris)
     Millis idle{60000};            // keep-alive connection with no request
     Millis bodyIdle{30000};        // no request body bytes for this long (slow POST)
+    Millis requestBody{300000};    // end of the head → end of its body, however it trickles (slow POST)
     Millis response{600000};       // request sent → first response byte (non-streaming LLM calls are slow)
     Millis streamIdle{300000};     // between two response body reads (SSE keep-alive pings are ~15 s)
     Millis drain{30000};           // SIGTERM → in-flight requests get this long

@@ -168,6 +168,8 @@ struct Session::Exchange {
     bool requestChunked = false;
     bool requestDone = false;  // the whole request was read from the client
     bool forwarded = false;    // the request head went upstream
+    Clock::time_point bodyDeadline; // timeouts.request_body after the head
+    bool bodyTimerIsDeadline = false; // the armed timer is bodyDeadline, not body_idle
     std::string body;          // buffered body of a masked request
     std::string contentType;
     std::string contentEncoding;
@@ -649,12 +651,29 @@ void Session::readDownstreamTls()
         break;
     }
     processRequests(); // post-handshake output leaves with the batch's flush
-    if (downEof_ && phase_ == Phase::Http && !ex_)
+    if (!downEof_ || phase_ != Phase::Http)
+        return;
+    if (!ex_) {
         closeGracefully();
+    } else if (!ex_->requestDone) {
+        // The client ended its side (close_notify, or a FIN) in the middle
+        // of a request body: it can never complete, so it is answered now
+        // rather than at the body_idle timeout, and nothing more of it goes
+        // upstream (a masked body was never sent; a streamed one is cut
+        // with the upstream connection).
+        (void)requests_.finish();
+        worker_.runtime().metrics.badRequests.add();
+        answerError(requests_.error(), true);
+    }
 }
 
 void Session::onDownEof()
 {
+    if (lingering_) {
+        downEof_ = true;
+        maybeFinishClose();
+        return;
+    }
     if (phase_ == Phase::Splice) {
         spliceDownEof_ = true;
         up_.shutdownWrite();
@@ -686,8 +705,14 @@ void Session::processRequests()
         switch (r.event) {
         case http::ParseEvent::NeedMore:
             downOff_ += r.consumed;
-            if (!ex_ && !requests_.idle())
-                armTimer(rt.config.timeouts.requestHeaders); // a head has begun: slowloris bound
+            if (!ex_ && !requests_.idle() && !headTimerArmed_) {
+                // A head has begun: it must be complete within
+                // request_headers of its first byte (the slowloris bound).
+                // Armed once, not per byte: re-arming on every piece made it
+                // an idle timer that a byte a second kept open for ever.
+                headTimerArmed_ = true;
+                armTimer(rt.config.timeouts.requestHeaders);
+            }
             goto compact;
         case http::ParseEvent::Head:
             downOff_ += r.consumed;
@@ -731,13 +756,15 @@ bool Session::onRequestHead()
 {
     auto& rt = worker_.runtime();
     rt.metrics.requests.add();
+    headTimerArmed_ = false;
     ex_ = std::make_unique<Exchange>();
     http::RequestHead& h = requests_.head();
     ex_->method = h.method;
     ex_->headRequest = h.isMethod("HEAD");
     // The path is logged masked: a query or path segment may hold an identifier.
     ex_->logPath = worker_.logPath(h.path());
-    armTimer(rt.config.timeouts.bodyIdle);
+    ex_->bodyDeadline = Clock::now() + rt.config.timeouts.requestBody;
+    armBodyTimer();
 
     // The request must be for the server the client's TLS named: masking
     // routes are chosen by that name, and a different Host on this
@@ -797,10 +824,9 @@ bool Session::onRequestHead()
 
 void Session::onRequestBody(std::string_view body)
 {
-    auto& rt = worker_.runtime();
     if (!ex_)
         return; // the exchange was answered early; the connection is closing
-    armTimer(rt.config.timeouts.bodyIdle);
+    armBodyTimer();
     ex_->requestBytes += body.size();
     if (ex_->masked) {
         ex_->body.append(body); // bounded by the parser's body limit
@@ -814,6 +840,16 @@ void Session::onRequestBody(std::string_view body)
         sendUp(body);
     }
     applyBackpressure();
+}
+
+// body_idle after the latest body bytes, but never past the body's deadline
+// (request_body): a body that trickles a byte per second is still cut.
+void Session::armBodyTimer()
+{
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(ex_->bodyDeadline - Clock::now());
+    auto idle = worker_.runtime().config.timeouts.bodyIdle;
+    ex_->bodyTimerIsDeadline = left < idle;
+    armTimer(std::max(std::chrono::milliseconds(0), std::min(idle, left)));
 }
 
 void Session::onRequestEnd()
@@ -959,6 +995,16 @@ void Session::processResponses()
             if (upEof_) {
                 http::ParseResult f = responses_.finish();
                 if (f.event == http::ParseEvent::End) {
+                    // A body delimited by the close is complete only if TLS
+                    // ended with close_notify: a bare FIN (a crash, an
+                    // on-path reset of the stream) may have cut it, and the
+                    // client's chunked framing would present the cut as a
+                    // clean end.
+                    if (upTls_->closeKind() != tls::CloseKind::CloseNotify) {
+                        upstreamFailed("upstream closed without close_notify: the close-delimited body may be truncated",
+                                       502);
+                        return;
+                    }
                     onResponseEnd();
                     continue;
                 }
@@ -1216,8 +1262,12 @@ void Session::answerError(const http::HttpError& e, bool close)
     ex_->status = e.status;
     if (ex_->note.empty())
         ex_->note = std::string(e.kind) + ": " + e.message;
-    if (!ex_->requestDone)
+    if (!ex_->requestDone) {
         close = true; // the rest of the request is still on the wire
+        // Linger for a client that may still be sending; not for one that
+        // timed out (408): it is too slow to be worth waiting for.
+        lingerDown_ = !downEof_ && e.status != 408;
+    }
     sendDown(http::renderErrorResponse(e, close));
     ex_->responseStarted = true;
     ex_->downFraming = Exchange::DownFraming::None;
@@ -1255,6 +1305,11 @@ void Session::upstreamFailed(const std::string& why, int status)
 
 void Session::onStreamError(int err, bool downstream)
 {
+    if (downstream && lingering_) { // the client reset instead of closing: nothing more to wait for
+        downEof_ = true;
+        maybeFinishClose();
+        return;
+    }
     if (phase_ == Phase::Closing)
         return;
     if (!downstream && phase_ == Phase::Http && ex_ && ex_->forwarded) {
@@ -1280,7 +1335,19 @@ void Session::onTimeout()
             return;
         }
         if (!ex_->requestDone) {
-            answerError({408, "request_timeout", "request body stalled", http::Side::Downstream}, true);
+            bool late = ex_->bodyTimerIsDeadline;
+            answerError({408, "request_timeout", late ? "request body not complete in time" : "request body stalled",
+                         http::Side::Downstream},
+                        true);
+            return;
+        }
+        if (ex_->responseStarted && downQueued() > kHighWater) {
+            // Upstream is quiet because veild stopped reading it: the
+            // client stopped reading (backpressure). Cut the client, and
+            // say so — it is not an upstream failure.
+            ex_->note = "downstream stalled: the client stopped reading the response";
+            logExchange();
+            closeNow(true);
             return;
         }
         upstreamFailed(ex_->responseStarted ? "upstream stalled in the response" : "no response from upstream in time",
@@ -1380,8 +1447,17 @@ void Session::closeGracefully()
 
 void Session::maybeFinishClose()
 {
-    if (down_.pending() == 0 && !down_.closed())
-        down_.close();
+    if (down_.pending() == 0 && !down_.closed()) {
+        if (lingerDown_ && !downEof_) {
+            if (!lingering_) { // the answer is out: FIN, then read to the client's (bounded by the close timer)
+                lingering_ = true;
+                down_.shutdownWrite();
+                down_.resume();
+            }
+        } else {
+            down_.close();
+        }
+    }
     if (up_.pending() == 0 && !up_.closed())
         up_.close();
     if (down_.closed() && up_.closed())

@@ -197,6 +197,7 @@ private:
     void flushUpTls();
     void applyBackpressure();
     void armTimer(std::chrono::milliseconds after);
+    void armBodyTimer();
 
     void closeGracefully();
     void closeNow(bool resetDownstream = false);
@@ -236,6 +237,14 @@ private:
     bool closeWhenDrained_ = false;
     bool counted_ = false;
     bool spliceDownEof_ = false;
+    // Closing after an answer sent before the request was read to its end
+    // (an early error): the client may still be sending. Closing the socket
+    // with unread input would send an RST that destroys the answer in
+    // flight, so the downstream half-closes and reads (discarding) until
+    // the client's FIN or the close timer — a lingering close.
+    bool headTimerArmed_ = false; // request_headers runs for the head being read
+    bool lingerDown_ = false;
+    bool lingering_ = false;
     bool spliceUpEof_ = false;
     std::chrono::steady_clock::time_point started_;
 };

@@ -3,6 +3,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -111,7 +112,11 @@ void Worker::run()
         ring_->runOnce(1s);
         reapSessions();
         LogBuffer::flush();
-        if (stopping_ && sessions_.empty())
+        // Not before every listening socket is closed: a loop that ended
+        // with its accept's cancel unsubmitted would leave the kernel
+        // accepting into a queue nobody reads until the process exits.
+        if (stopping_ && sessions_.empty() &&
+            std::none_of(listeners_.begin(), listeners_.end(), [](const auto& l) { return bool(l->fd); }))
             ring_->stop();
     }
 }
@@ -127,6 +132,8 @@ void Worker::onAccept(Listening& l, int res, unsigned flags)
     if (!(flags & IORING_CQE_F_MORE))
         l.armed = false;
     auto& m = runtime_.metrics;
+    if (stopping_ && !l.armed)
+        l.fd.reset(); // the accept is over: no operation refers to the socket any more (see onWake)
     if (res < 0) {
         if (res == -ECANCELED || stopping_)
             return;
@@ -178,9 +185,22 @@ void Worker::onWake(int, unsigned)
     if (stopping_)
         return;
     stopping_ = true;
-    // Stop accepting; finish what is in flight; force the rest at the deadline.
-    for (auto& l : listeners_)
-        ring_->cancelFd(l->fd.get());
+    // Stop listening; finish what is in flight; force the rest at the
+    // deadline. The listening sockets close, not only their accepts: a
+    // socket left open would still complete handshakes into its queue
+    // (SO_REUSEPORT hashes new connections to it even while another veild
+    // listens on the port), and those clients would wait for the drain and
+    // then be reset. Closed, new connections go to the other instance, or
+    // are refused. A socket with an accept in flight closes when that
+    // accept's last completion arrives (onAccept); one without (backing off
+    // after EMFILE) closes now — cancelling by descriptor there could hit
+    // a socket that reuses the number before the cancel is submitted.
+    for (auto& l : listeners_) {
+        if (l->armed)
+            ring_->cancelFd(l->fd.get());
+        else
+            l->fd.reset();
+    }
     for (auto& [p, s] : sessions_)
         s->drain();
     drainDeadline_->arm(runtime_.config.timeouts.drain);

@@ -88,6 +88,11 @@ Result<DownstreamContext> DownstreamContext::create()
     if (!ctx)
         return fail(ctx.error());
     SSL_CTX_set_alpn_select_cb(ctx->get(), selectAlpn, nullptr);
+    // The server's suite order, not the client's: every suite offered is
+    // forward secret AEAD, but a client that lists CBC or weaker first
+    // (testssl.sh rates a missing server order HIGH) still gets the
+    // strongest in kDownstreamCiphers12 / OpenSSL's TLS 1.3 order.
+    SSL_CTX_set_options(ctx->get(), SSL_OP_CIPHER_SERVER_PREFERENCE);
     // Session resumption across connections to one leaf works through the
     // shared context's ticket key; the id context ties sessions to veild.
     static const unsigned char kSessionContext[] = "veil-downstream";

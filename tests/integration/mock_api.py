@@ -80,6 +80,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Type", "text/plain")
         self.send_header("Content-Length", str(len(body)))
+        self.send_header("X-Mock-Path", self.path)  # pipelined answers can be told apart
         self.end_headers()
         self.wfile.write(body)
 
@@ -126,6 +127,15 @@ class Handler(BaseHTTPRequestHandler):
         for p in pieces(text, 3):  # splits tokens across deltas
             chunk(sse("content_block_delta", {"type": "content_block_delta", "index": 0,
                                               "delta": {"type": "text_delta", "text": p}}))
+        # "mock_sse_bytes": N adds about N bytes of text deltas, each with
+        # the tokens again, sent as fast as the reader takes them (a large
+        # stream for backpressure tests).
+        filler, sent = " " + " ".join(tokens) + " " + "x" * 4000, 0
+        while sent < int(req.get("mock_sse_bytes", 0)):
+            ev = sse("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                             "delta": {"type": "text_delta", "text": filler}})
+            chunk(ev)
+            sent += len(ev)
         chunk(sse("content_block_stop", {"type": "content_block_stop", "index": 0}))
         chunk(sse("content_block_start", {"type": "content_block_start", "index": 1, "content_block": {
             "type": "tool_use", "id": "toolu_1", "name": "describe", "input": {}}}))
