@@ -651,6 +651,11 @@ void Session::readDownstreamTls()
         break;
     }
     processRequests(); // post-handshake output leaves with the batch's flush
+    afterClientEnd();
+}
+
+void Session::afterClientEnd()
+{
     if (!downEof_ || phase_ != Phase::Http)
         return;
     if (!ex_) {
@@ -669,7 +674,9 @@ void Session::readDownstreamTls()
 
 void Session::onDownEof()
 {
-    if (lingering_) {
+    // Lingering, or a graceful close still sending its answer (a receive
+    // already in flight may end with the FIN): the answer goes out first.
+    if (lingering_ || (phase_ == Phase::Closing && closeWhenDrained_)) {
         downEof_ = true;
         maybeFinishClose();
         return;
@@ -1212,8 +1219,7 @@ void Session::finishExchange()
     }
     armTimer(rt.config.timeouts.idle);
     processRequests(); // a pipelined request may be waiting
-    if (phase_ == Phase::Http && !ex_ && downEof_)
-        closeGracefully();
+    afterClientEnd();  // ... and the client may have ended its side in it
 }
 
 void Session::logExchange()
@@ -1335,13 +1341,19 @@ void Session::onTimeout()
             return;
         }
         if (!ex_->requestDone) {
+            if (!down_.receiving() && upQueued() > 0) {
+                // veild stopped reading the body because the upstream does
+                // not take it (backpressure): the upstream is the slow side.
+                upstreamFailed("upstream stalled taking the request body", 504);
+                return;
+            }
             bool late = ex_->bodyTimerIsDeadline;
             answerError({408, "request_timeout", late ? "request body not complete in time" : "request body stalled",
                          http::Side::Downstream},
                         true);
             return;
         }
-        if (ex_->responseStarted && downQueued() > kHighWater) {
+        if (ex_->responseStarted && !up_.receiving() && !upEof_ && downQueued() > 0) {
             // Upstream is quiet because veild stopped reading it: the
             // client stopped reading (backpressure). Cut the client, and
             // say so — it is not an upstream failure.

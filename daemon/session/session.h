@@ -163,6 +163,8 @@ private:
 
     // --- http
     void readDownstreamTls();
+    // The client ended its side: close, or answer a request it cut mid-body.
+    void afterClientEnd();
     void readUpstreamTls();
     void processRequests();
     bool onRequestHead();

@@ -120,6 +120,10 @@ class Conn:
         for h in lines[1:]:
             k, v = h.split(":", 1)
             headers[k.strip().lower()] = v.strip()
+        if target == "/stall-body":  # takes the head, then never reads the body (TCP backpressure to veild)
+            log(event="request", conn=self.n, n=0, script="stall-body", method=method, path=target, body="")
+            while True:
+                time.sleep(1)
         body = b""
         if headers.get("transfer-encoding", "").lower() == "chunked":
             while True:
@@ -175,6 +179,11 @@ def answer(c, script, body):
         return True
     if script == "extra-bytes":  # a complete response, then a smuggled second one
         c.send(OK + head("HTTP/1.1 200 OK", "Content-Length: 8") + b"smuggled")
+        return True
+    if script == "slow":  # a response whose body takes a second: its head is out long before its end
+        c.send(head("HTTP/1.1 200 OK", "Content-Type: text/plain", "Content-Length: 200") + b"s" * 100)
+        time.sleep(1.0)
+        c.send(b"s" * 100)
         return True
     if script == "hang":  # never answers (veild: response timeout, 504); sees the close
         while True:

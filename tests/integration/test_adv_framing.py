@@ -191,6 +191,45 @@ class Framing(unittest.TestCase):
         self.assertEqual([e for e in ev if e["event"] == "request"], [])
         self.assertTrue(any(e["event"] == "closed" for e in ev), "the streamed upstream connection was left open")
 
+    def test_a_pipelined_request_cut_by_close_notify_during_the_previous_response_is_refused_at_once(self):
+        # A (slow response) and the head and part of B's body in one write;
+        # close_notify once A's head is back, while A's body still comes.
+        # B can never complete: it is answered 400 as soon as A is done,
+        # not 408 at body_idle (2 s here), and nothing of it is answered 200.
+        c = self.A.connect(adv.SCRIPT4)
+        c.send(b("GET /slow HTTP/1.1\r\n" + H + "\r\n" +
+                 "POST /ok HTTP/1.1\r\n" + H + JSON + "Content-Length: 100\r\n\r\n" + '{"a": "only part'))
+        data = c.read(timeout=5, until=lambda d: b"\r\n\r\n" in d)
+        self.assertIn(b"HTTP/1.1 200", data)
+        c.close_notify()
+        data += c.read(timeout=8)
+        rs = adv.parse_responses(data, eof=True)
+        self.assertEqual([r.status for r in rs], [200, 400], data)
+        self.assertEqual(rs[0].body, b"s" * 200)
+        self.assertEqual(rs[1].error_type(), "veil_bad_request")
+        self.assertEqual(c.end, "close_notify")
+        line = [e for e in self.A.events("request") if e.get("path") == "/ok"][-1]
+        self.assertEqual(line["status"], "400", line)
+        self.assertEqual(line["note"], "bad_request: connection closed in the middle of the body")
+        self.assertLess(int(line["dur_ms"]), 1000, "B waited for a timeout")
+
+    def test_a_streamed_body_the_upstream_stops_taking_is_a_504_blamed_on_the_upstream(self):
+        # The upstream reads the head of a 64 MiB upload, then nothing:
+        # veild stops reading the client (backpressure). At body_idle that
+        # is the upstream's stall (504), not the client's (408).
+        path = self.A.lab.path("upload.bin")
+        with open(path, "wb") as f:
+            f.truncate(64 * 1024 * 1024)
+        started = time.time()
+        r = self.A.curl("-o", "/dev/null", "-w", "%{http_code}", "-H", "Content-Type: application/octet-stream",
+                        "--data-binary", "@" + path, f"https://{adv.HOST}/stall-body", dst=adv.SCRIPT4, timeout=30)
+        took = time.time() - started
+        self.assertEqual(r.stdout.strip()[-3:], "504", r.stdout + r.stderr)
+        self.assertLess(took, 15)
+        line = [e for e in self.A.events("request") if e.get("path") == "/stall-body"][-1]
+        self.assertEqual(line.get("status"), "504", line)
+        self.assertIn("upstream stalled taking the request body", json.dumps(line))
+
     def test_a_complete_request_then_close_notify_still_gets_its_whole_response(self):
         # Half-close after the request is legal: the answer comes, then veild closes.
         body = json.dumps({"model": "m", "max_tokens": 1, "messages": [{"role": "user", "content": "vpc-0a1b2c3d"}]})
