@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cassert>
 #include <cctype>
 #include <climits>
@@ -1542,9 +1543,22 @@ struct Masker::Impl {
 #endif
     }
 
+    // Originals made only of letters and '_' ("content", "object",
+    // "messages": S3 allows such bucket names) read as words of the
+    // language and of the request's own schema: masking every bare
+    // occurrence of them would rewrite prose, keys and enumerated values
+    // ("type": "object") and break the request. They are masked where a
+    // rule finds them in context, and not looked for elsewhere.
+    static bool distinctive(std::string_view v)
+    {
+        return std::any_of(v.begin(), v.end(), [](char c) {
+            return !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_');
+        });
+    }
+
     void addNeedle(std::string_view v, std::uint32_t rule, bool plain)
     {
-        if (v.size() >= kMinPropagated && !(plain && refinds[rule]))
+        if (v.size() >= kMinPropagated && !(plain && refinds[rule]) && distinctive(v))
             needles.push_back({v, rule, kNone, 0});
         if (accountRule == UINT32_MAX || v.substr(0, 4) != "arn:")
             return;
@@ -1623,9 +1637,11 @@ struct Masker::Impl {
     {
         static_assert(kMinPropagated == 6);
         std::uint64_t k = 0;
-        if (room) {
-            std::memcpy(&k, p, 8);
-            return k & 0xFFFFFFFFFFFFull; // little-endian: the first 6 bytes
+        if constexpr (std::endian::native == std::endian::little) {
+            if (room) {
+                std::memcpy(&k, p, 8);
+                return k & 0xFFFFFFFFFFFFull; // the first 6 bytes, as the loop below builds them
+            }
         }
         for (std::size_t i = kMinPropagated; i-- > 0;)
             k = (k << 8) | static_cast<unsigned char>(p[i]);
@@ -1681,8 +1697,24 @@ struct Masker::Impl {
     // text: its document, token and begin in the coordinates the token's
     // work uses (the document's for a raw string or a scalar, which must be
     // the whole scalar; the decoded text's for a decoded string).
+    // In the body itself (depth 0) the values of the API's enumerated
+    // fields ("type": "base64", "role", "model", "media_type") are never
+    // rewritten this way: an original equal to one is a word of the schema,
+    // and rewriting it breaks the request (an original that is a schema key
+    // is all letters, see distinctive()). A number that is an original
+    // after a '-' is one whole occurrence with its sign: [begin, end)
+    // covers the scalar (its token restores the signed text).
+    static bool schemaValue(const Doc& d, const Tok& t)
+    {
+        if (d.depth != 0 || t.kind != Kind::String || t.key < 0)
+            return false;
+        const Tok& k = d.toks[static_cast<std::size_t>(t.key)];
+        const std::string_view name = d.text.substr(k.begin, k.end - k.begin);
+        return name == "type" || name == "role" || name == "model" || name == "media_type";
+    }
+
     bool occurrenceAt(std::uint32_t pos, std::uint32_t len, std::uint32_t& doc, std::uint32_t& tok,
-                      std::uint32_t& begin) const
+                      std::uint32_t& begin, std::uint32_t& end) const
     {
         auto it = std::lower_bound(segs.begin(), segs.end(), pos,
                                    [](const Segment& s, std::uint32_t p) { return s.end <= p; });
@@ -1692,11 +1724,14 @@ struct Masker::Impl {
         if (it->str >= 0) {
             const Str& s = d.strs[static_cast<std::size_t>(it->str)];
             const std::uint32_t off = pos - (it->begin + it->from);
+            if (schemaValue(d, d.toks[s.tok]))
+                return false;
             if (!wholeOccurrence(s.decoded.data(), 0, s.decoded.size(), off, off + len))
                 return false;
             doc = it->doc;
             tok = s.tok;
             begin = off;
+            end = off + len;
             return true;
         }
         const std::uint32_t off = pos - it->begin;
@@ -1707,12 +1742,23 @@ struct Masker::Impl {
         // Blanked, or decoded and placed in its own text.
         if (t.escaped || t.skip || d.strOf[static_cast<std::size_t>(ti)] >= 0 || off + len > t.end)
             return false;
-        if (t.kind == Kind::Scalar ? off != t.begin || off + len != t.end
-                                   : !wholeOccurrence(d.text.data(), t.begin, t.end, off, off + len))
+        if (schemaValue(d, t))
             return false;
+        begin = off;
+        if (t.kind == Kind::Scalar) {
+            if (off + len != t.end)
+                return false;
+            if (off != t.begin) {
+                if (off != t.begin + 1 || d.text[t.begin] != '-')
+                    return false;
+                begin = t.begin;
+            }
+        } else if (!wholeOccurrence(d.text.data(), t.begin, t.end, off, off + len)) {
+            return false;
+        }
         doc = it->doc;
         tok = static_cast<std::uint32_t>(ti);
-        begin = off;
+        end = off + len;
         return true;
     }
 
@@ -1781,10 +1827,10 @@ struct Masker::Impl {
                 ++si; // spans are disjoint and in order: the first that ends after pos
             if (si < spanAt.size() && spanAt[si].first <= pos && pos + len <= spanAt[si].second)
                 continue;
-            std::uint32_t di = 0, ti = 0, b = 0;
-            if (!occurrenceAt(pos, len, di, ti, b))
+            std::uint32_t di = 0, ti = 0, b = 0, e = 0;
+            if (!occurrenceAt(pos, len, di, ti, b, e))
                 continue;
-            docs[di]->extra.push_back({ti, Candidate{n.rule, b, b + len}});
+            docs[di]->extra.push_back({ti, Candidate{n.rule, b, e}});
             added = true;
         }
         return added;

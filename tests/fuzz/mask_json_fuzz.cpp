@@ -11,7 +11,9 @@
 //  - no original of 6 bytes or more stands whole in a decoded string of the
 //    masked body (JSON text in strings decoded as the masker does; base64
 //    source data aside): what one place's context revealed is masked
-//    wherever else it stands.
+//    wherever else it stands — unless it is all letters and '_' (a word,
+//    looked for only in context), or the value of the body's own "type",
+//    "role", "model" or "media_type" (the API's enumerations).
 #include <memory>
 #include <string>
 #include <vector>
@@ -105,7 +107,15 @@ struct Leftover : json::Walker {
         std::vector<bool> isData;
     };
     std::vector<Frame> frames;
-    bool dataKey = false, typeKey = false;
+    bool dataKey = false, typeKey = false, schemaKey = false;
+
+    static bool distinctive(const std::string& o)
+    {
+        for (char c : o)
+            if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'))
+                return true;
+        return false;
+    }
 
     Leftover(const Mapping& m, std::string_view t, unsigned d) : map(m), text(t), depth(d) {}
 
@@ -119,7 +129,7 @@ struct Leftover : json::Walker {
         }
         for (const auto& e : map.entries()) {
             const std::string& o = e.original;
-            if (o.size() < 6)
+            if (o.size() < 6 || !distinctive(o))
                 continue;
             for (std::size_t at = s.find(o); at != std::string::npos; at = s.find(o, at + 1))
                 found = found || wholeAt(s, at, at + o.size());
@@ -140,8 +150,16 @@ struct Leftover : json::Walker {
             check(s);
         }
     }
-    void objectBegin(std::size_t) { frames.push_back(Frame{true, false, {}, {}}); }
-    void arrayBegin(std::size_t) { frames.push_back(Frame{false, false, {}, {}}); }
+    void objectBegin(std::size_t)
+    {
+        frames.push_back(Frame{true, false, {}, {}});
+        schemaKey = false;
+    }
+    void arrayBegin(std::size_t)
+    {
+        frames.push_back(Frame{false, false, {}, {}});
+        schemaKey = false;
+    }
     void objectEnd(std::size_t)
     {
         Frame f = std::move(frames.back());
@@ -149,18 +167,19 @@ struct Leftover : json::Walker {
         for (std::size_t i = 0; i < f.strings.size(); ++i)
             if (!(f.base64 && f.isData[i]))
                 check(f.strings[i]);
-        dataKey = typeKey = false;
+        dataKey = typeKey = schemaKey = false;
     }
     void arrayEnd(std::size_t)
     {
         frames.pop_back();
-        dataKey = typeKey = false;
+        dataKey = typeKey = schemaKey = false;
     }
     void key(json::Span sp)
     {
         const std::string_view raw = text.substr(sp.begin, sp.end - sp.begin);
         dataKey = raw == "data";
         typeKey = raw == "type";
+        schemaKey = depth == 0 && (raw == "type" || raw == "role" || raw == "model" || raw == "media_type");
         add(decode(sp), false);
     }
     void string(json::Span sp)
@@ -168,15 +187,18 @@ struct Leftover : json::Walker {
         const std::string_view raw = text.substr(sp.begin, sp.end - sp.begin);
         if (typeKey && raw == "base64" && !frames.empty() && frames.back().object)
             frames.back().base64 = true;
-        add(decode(sp), dataKey);
-        dataKey = typeKey = false;
+        if (!schemaKey)
+            add(decode(sp), dataKey);
+        dataKey = typeKey = schemaKey = false;
     }
     void scalar(std::size_t b, std::size_t e)
     {
-        const std::string_view v = text.substr(b, e - b);
+        std::string_view v = text.substr(b, e - b);
+        if (!v.empty() && v[0] == '-')
+            v.remove_prefix(1);
         for (const auto& en : map.entries())
             found = found || (en.original.size() >= 6 && en.original == v);
-        dataKey = typeKey = false;
+        dataKey = typeKey = schemaKey = false;
     }
 };
 

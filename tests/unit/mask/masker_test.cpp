@@ -388,12 +388,13 @@ TEST_CASE("an ARN's account id is masked where it stands bare, even when only th
 
 TEST_CASE("the residual check fails closed when an original still stands after masking")
 {
-    // "base64" (a bucket here) is masked in "type": "base64", so the
-    // residual check reads the source data the first pass skipped, where
-    // the other bucket stands bare: no rule matches it there, only the
-    // check for originals does.
+    // "base64" (a bucket here) is masked in "type": "base64" of JSON text
+    // held in a string, so the residual check reads the source data the
+    // first pass skipped, where the other bucket stands bare: no rule
+    // matches it there, only the check for originals does.
     Masker m(compileOrDie({rule("p.bucket", "BUCKET", "s3://([a-z0-9]+)/", 10)}));
-    const std::string body = R"({"u": "s3://base64/ s3://mybucket1/", "source": {"type": "base64", "data": "mybucket1"}})";
+    const std::string body =
+        R"({"u": "s3://base64/ s3://mybucket1/", "c": "{\"source\": {\"type\": \"base64\", \"data\": \"mybucket1\"}}"})";
     auto r = m.maskJson(body);
     REQUIRE_FALSE(r.ok());
     CHECK(r.error().reason == Unmaskable::Residual);
@@ -404,7 +405,50 @@ TEST_CASE("the residual check fails closed when an original still stands after m
     Masker u(compileOrDie({rule("p.bucket", "BUCKET", "s3://([a-z0-9]+)/", 10)}), unchecked);
     auto o = u.maskJson(body);
     REQUIRE(o.ok());
-    CHECK(o->body == R"({"u": "s3://BUCKET_001/ s3://BUCKET_002/", "source": {"type": "BUCKET_001", "data": "mybucket1"}})");
+    CHECK(o->body ==
+          R"({"u": "s3://BUCKET_001/ s3://BUCKET_002/", "c": "{\"source\": {\"type\": \"BUCKET_001\", \"data\": \"mybucket1\"}}"})");
+    // In the body itself "type" is the API's field and stays: the source
+    // is still skipped, and the request still valid.
+    auto top = m.maskJson(R"({"u": "s3://base64/ s3://mybucket1/", "source": {"type": "base64", "data": "mybucket1"}})");
+    REQUIRE(top.ok());
+    CHECK(top->body == R"({"u": "s3://BUCKET_001/ s3://BUCKET_002/", "source": {"type": "base64", "data": "mybucket1"}})");
+}
+
+TEST_CASE("originals that are words of the request's schema are not looked for beyond their context")
+{
+    // Buckets named like keys and enumerated values of the Messages API:
+    // masked in their URIs and ARNs, nowhere else, so the request keeps its
+    // structure (all-letter originals read as words: "content", "object").
+    auto aws = RuleSet::compile(builtinPack("aws"));
+    REQUIRE(aws.ok());
+    Masker m(aws.value());
+    const std::string body =
+        R"({"messages": [{"role": "user", "content": "list s3://content/ and s3://messages/ of arn:aws:s3:::object"}],)"
+        R"( "tools": [{"name": "t", "input_schema": {"type": "object", "properties": {}}}], "model": "claude-x"})";
+    auto r = m.maskJson(body);
+    REQUIRE(r.ok());
+    CHECK(r->body.find(R"({"messages": [{"role": "user", "content": "list s3://BUCKET_)") == 0);
+    CHECK(r->body.find(R"("input_schema": {"type": "object", "properties": {}})") != std::string::npos);
+    CHECK(r->body.find("s3://content/") == std::string::npos);
+    CHECK(r->body.find("arn:aws:s3:::object") == std::string::npos);
+    CHECK(TokenRestorer::restoreAll(r->mapping, r->body, Escape::Json) == body);
+    // A distinctive one (digits, '-', '.') is looked for everywhere, as before.
+    auto d = m.maskJson(R"({"u": "s3://acme-logs-2/", "n": "acme-logs-2 is full"})");
+    REQUIRE(d.ok());
+    CHECK(d->body == R"({"u": "s3://BUCKET_001/", "n": "BUCKET_001 is full"})");
+}
+
+TEST_CASE("a negative number whose digits are an original is masked with its sign")
+{
+    auto aws = RuleSet::compile(builtinPack("aws"));
+    REQUIRE(aws.ok());
+    Masker m(aws.value());
+    const std::string body = R"({"c": "arn:aws:iam::123456789012:role/x", "n": -123456789012, "m": [1, -1234567890123]})";
+    auto r = m.maskJson(body);
+    REQUIRE(r.ok());
+    CHECK(r->body == R"({"c": "IAM_ARN_001", "n": "ACCOUNT_001", "m": [1, -1234567890123]})"); // a longer number stays
+    CHECK(TokenRestorer::restoreAll(r->mapping, r->body, Escape::Json) ==
+          R"({"c": "arn:aws:iam::123456789012:role/x", "n": "-123456789012", "m": [1, -1234567890123]})");
 }
 
 TEST_CASE("unmask of mask is the identity for text and JSON")
