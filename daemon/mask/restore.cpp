@@ -49,15 +49,32 @@ std::size_t innerEscape(std::string_view rest, bool final)
 // them. In JSON text held in a string, k raw \\ are k backslashes of the
 // inner text; an odd number ends with one that starts an inner escape
 // (inner \n is raw \\n, inner \\n is raw \\\\n: a backslash and an n).
-// Not final and the run reaches the end: one more than there is (hold).
+// Not final and the unit is incomplete (the run reaches the end, or an
+// inner \u lacks its digits): what follows depends only on the parity of
+// the run, so whole groups of two escaped backslashes (4 raw bytes, an even
+// number of inner backslashes) are taken as a unit of their own and the
+// caller holds only the rest (at most \\\ or \\u004, 6 bytes). The scan
+// resumes after them at a backslash with prevWord false, as inside the run,
+// and the rest has the run's parity: the output is the same as for the
+// whole run, and what is held stays bounded (holding the whole run held a
+// model's long run of backslashes without bound and rescanned it on every
+// feed). Nothing of the run to take: one more than there is (hold).
 std::size_t escapedBackslashes(std::string_view at, bool final)
 {
     std::size_t j = 0;
     while (j + 1 < at.size() && at[j] == '\\' && at[j + 1] == '\\')
         j += 2;
+    std::size_t len;
     if (j == at.size() || (j + 1 == at.size() && at[j] == '\\'))
-        return final ? j : at.size() + 1;
-    return (j / 2) % 2 == 1 ? j + innerEscape(at.substr(j), final) : j;
+        len = final ? j : at.size() + 1;
+    else
+        len = (j / 2) % 2 == 1 ? j + innerEscape(at.substr(j), final) : j;
+    if (len <= at.size())
+        return len;
+    // An odd run has j % 4 == 2: the groups leave its last pair, and with it
+    // the parity. An even run may be taken whole.
+    const std::size_t groups = j / 4 * 4;
+    return groups > 0 ? groups : len;
 }
 
 void insert(std::string_view original, Escape esc, std::string& out)

@@ -30,13 +30,16 @@ public:
     // Appends to `out` everything of `chunk` that is safe to emit. A trailing
     // run that could still become a token (it is a prefix of one, or a whole
     // token that more word characters could extend) is held back, and so is
-    // an incomplete escape sequence in JSON modes; both are bounded by the
-    // longest token.
+    // an incomplete escape sequence in JSON modes (at most 6 bytes, even in
+    // a long run of backslashes); so held() is bounded by the longest token
+    // or 6, whichever is larger.
     void feed(std::string_view chunk, std::string& out);
     // Emits whatever is held back (end of the field, block or stream).
     void finish(std::string& out);
 
     bool holding() const { return !carry_.empty(); }
+    // Bytes held back now (bounded as feed says).
+    std::size_t held() const { return carry_.size(); }
     unsigned restored() const { return restored_; }
 
     // Whole text in one call.
