@@ -38,7 +38,12 @@
 //      texts share its bytes: a message's `content` is not scanned twice to
 //      give `"role": "assistant"` its context;
 //    - per string whose decoded text is itself JSON: that document, laid
-//      out the same way (recursively, down to nestedJsonDepth).
+//      out the same way (recursively, down to nestedJsonDepth);
+//    - per other decoded string with an escape letter after an odd run of
+//      literal backslashes (`log:\ni-0abc…`): a second reading, the same
+//      text with those letters blanked, after the first with the same
+//      context (Str::alt). Both readings' candidates are in the decoded
+//      text's offsets and resolved together.
 //    One Vectorscan scan covers them all. Vectorscan reports every end
 //    offset of every match, so a match inside one text is reported exactly
 //    as if that text were scanned alone; PCRE2 then locates starts inside
@@ -72,7 +77,9 @@
 // 4c. Every other whole occurrence of an original in any string of the
 //    body is masked with the same token (propagate(): a bucket named in
 //    s3://… once and bare elsewhere), and strings with new spans are
-//    planned again (settled with them).
+//    planned again (settled with them). An occurrence masked with the
+//    escape letter before it is a new original, looked for in another
+//    round.
 // 5. The output is written in body order, which numbers tokens by first
 //    occurrence. Bytes outside masked spans are copied unchanged; a masked
 //    span inside an escaped string is spliced at the raw offsets of the escape
@@ -160,15 +167,40 @@ bool onCharBoundaries(std::string_view s, std::uint32_t b, std::uint32_t e)
 // (propagate()): short values are the ones most likely to be ordinary text.
 constexpr std::size_t kMinPropagated = 6;
 
+// The second reading of a decoded string (see Str::alt): its escape
+// letters are blanked, to kRestorable where the unmasker reads the letter
+// as a boundary in the body's raw text, else to kDetected.
+constexpr char kRestorable = ' ';
+constexpr char kDetected = '\t';
+
+// In the text t[lo, hi) with second reading `alt` (null: none), t[p] is
+// the last letter of an escape letter unit (\n, \u0041 after an odd run of
+// backslashes): an escape, not a word byte, to what follows it. A letter
+// followed by another letter of its unit (p inside \u0041) is not.
+bool endsUnit(const char* t, const char* alt, std::size_t hi, std::size_t p)
+{
+    return alt && alt[p] != t[p] && (p + 1 >= hi || alt[p + 1] == t[p + 1]);
+}
+
+// t[p] is a word byte that joins the word after it (see endsUnit()).
+bool wordBefore(const char* t, const char* alt, std::size_t hi, std::size_t p)
+{
+    return isWordByte(t[p]) && !endsUnit(t, alt, hi, p);
+}
+
 // [b, e) of the text t[lo, hi) is a whole occurrence: on each side, the
 // byte next to it is not a word byte, nor a '-' or '.' that continues into
 // one (acme-logs is not in acme-logs-old or acme-logs.example.com, but is
-// in "acme-logs." at a sentence's end).
-bool wholeOccurrence(const char* t, std::size_t lo, std::size_t hi, std::size_t b, std::size_t e)
+// in "acme-logs." at a sentence's end). With the text's second reading
+// `alt` (a decoded string, see Str::alt), an escape letter before it is a
+// boundary (log:\nacme-logs is whole); after it, a letter is a word byte
+// (its backslash would be in [b, e)).
+bool wholeOccurrence(const char* t, std::size_t lo, std::size_t hi, std::size_t b, std::size_t e,
+                     const char* alt = nullptr)
 {
     if (b > lo) {
         const char c = t[b - 1];
-        if (isWordByte(c) || ((c == '-' || c == '.') && b - 1 > lo && isWordByte(t[b - 2])))
+        if (wordBefore(t, alt, hi, b - 1) || ((c == '-' || c == '.') && b - 1 > lo && wordBefore(t, alt, hi, b - 2)))
             return false;
     }
     if (e < hi) {
@@ -362,6 +394,16 @@ struct Str {
     bool inert = false;       // residual check: decoded in the first pass, and masking left it alone
     std::uint32_t unit = 0;   // its escape units: Impl::units[unit, unit + nunit)
     std::uint32_t nunit = 0;
+    // Its second reading (decoded text, not JSON text, with an escape
+    // letter unit; empty: none): `decoded` with the letters of every unit
+    // blanked, same length, laid out as segment altSeg. A unit is b f n r
+    // t, or u and 4 hex digits, after an odd run of backslashes: read as
+    // the escape it spells, a boundary, so that \b sees `i-0abc…` in
+    // `log:\ni-0abc…`; read as text, the letter is a word byte, so that
+    // `C:\nat-0abc…` still holds a NAT gateway. Both are scanned (fail
+    // closed). See altReading().
+    std::string_view alt{};
+    std::int32_t altSeg = -1;
 };
 
 // A token to edit: its resolved candidates (Fast: in document coordinates;
@@ -443,6 +485,7 @@ struct Segment {
     std::int32_t str; // -1: the document's raw text
     std::uint32_t cand = 0;
     std::uint32_t ncand = 0;
+    bool alt = false; // the second reading of string `str` (Str::alt)
 };
 
 // Lists the tokens of a valid JSON text, and marks the `data` of objects
@@ -584,6 +627,8 @@ struct Masker::Impl {
     // Emission.
     std::string etext; // texts of edits
     std::string strTmp;
+    std::string altTmp;                     // altReading()'s decoding
+    std::vector<json::EscapeUnit> altUnits; // and its units
     std::vector<json::EscapeUnit> units; // of decoded strings, see Str
     std::vector<std::uint32_t> rawPos;
     std::vector<std::uint8_t> unitStart;
@@ -624,11 +669,17 @@ struct Masker::Impl {
     std::vector<std::uint32_t> starts;
     std::vector<std::pair<std::uint32_t, std::uint32_t>> occ;
     std::vector<std::pair<std::uint32_t, std::uint32_t>> spanAt; // the spans' [begin, end) in scanBuf, in order
+    // propagate() masked an occurrence with the escape letter before it
+    // (occurrenceAt()): a new original, looked for in another round.
+    bool grown = false;
     struct ResText {
         std::uint32_t begin; // in resBuf
         bool scalar;
+        std::int32_t first = -1; // a second reading (Str::alt): the index of the text it reads
     };
     std::string resBuf; // residualOccurrence()'s texts
+    std::string resAlt; // and their second readings (Str::alt), if any
+    std::vector<std::pair<std::uint32_t, std::string_view>> resAlts;
     std::vector<ResText> resTexts;
     std::vector<std::pair<std::uint32_t, Candidate>> textExtra; // maskText's occurrences
     std::uint32_t accountRule = UINT32_MAX; // a rule of token type ACCOUNT, if any
@@ -851,8 +902,70 @@ struct Masker::Impl {
         return std::string_view(out, size);
     }
 
+    // Str::alt of string token `t` of `d`, decoded as `decoded`, or empty.
+    // Only a decoded text that holds a backslash can have one (a memchr
+    // otherwise). Letters of a unit in the decoded text's own reading (after
+    // an odd run of decoded backslashes) are blanked to kDetected; those the
+    // unmasker reads as a boundary in the body's raw text, to kRestorable:
+    // in the body itself (depth 0), a letter that stands raw right after an
+    // odd run of raw \\ (TokenRestorer's reading; raw \\n is decoded \n).
+    // Only after a kRestorable letter may a masked span start (settle(),
+    // occurrenceAt()); after any other (JSON text, whose \n the body holds
+    // as \\\\n; a backslash written \u005c) a token would stand glued to
+    // the letter for the unmasker, so the span takes the letter in.
+    std::string_view altReading(const Doc& d, const Tok& t, std::string_view decoded)
+    {
+        const std::size_t n = decoded.size();
+        if (!t.escaped || !std::memchr(decoded.data(), '\\', n))
+            return {};
+        char* alt = nullptr;
+        auto blank = [&](std::size_t p, std::size_t len, char c) {
+            if (!alt) {
+                alt = arena.allocate(n);
+                std::memcpy(alt, decoded.data(), n);
+            }
+            std::memset(alt + p, c, len);
+        };
+        for (std::size_t i = 0; i < n;) {
+            const void* bs = std::memchr(decoded.data() + i, '\\', n - i);
+            if (!bs)
+                break;
+            const auto run = static_cast<std::size_t>(static_cast<const char*>(bs) - decoded.data());
+            std::size_t j = run;
+            while (j < n && decoded[j] == '\\')
+                ++j;
+            if ((j - run) % 2 == 1)
+                if (const std::size_t len = innerEscapeAt(decoded.data() + j, n - j))
+                    blank(j, len, kDetected);
+            i = j;
+        }
+        if (d.depth == 0) {
+            const std::string_view raw = d.text.substr(t.begin, t.end - t.begin);
+            altTmp.resize(raw.size());
+            altUnits.clear();
+            if (json::unescapeTo(raw, altTmp.data(), &altUnits) == static_cast<std::ptrdiff_t>(n)) {
+                std::size_t pairs = 0; // raw \\ units in a row, up to this one
+                for (std::size_t k = 0; k < altUnits.size(); ++k) {
+                    const json::EscapeUnit& u = altUnits[k];
+                    if (u.rawLen != 2 || raw[u.raw + 1] != '\\') {
+                        pairs = 0;
+                        continue;
+                    }
+                    pairs = pairs > 0 && altUnits[k - 1].raw + 2 == u.raw ? pairs + 1 : 1;
+                    const std::size_t r = u.raw + 2u; // what follows the run, if it ends here
+                    if (pairs % 2 == 1 && r < raw.size() && raw[r] != '\\')
+                        // Literal bytes (letters, hex digits): decoded as they are.
+                        if (const std::size_t len = innerEscapeAt(raw.data() + r, raw.size() - r))
+                            blank(u.decoded + 1u, len, kRestorable);
+                }
+            }
+        }
+        return alt ? std::string_view(alt, n) : std::string_view();
+    }
+
     // Decodes string `ti` of document `di` and adds it: as a nested JSON
-    // document, or as a segment `<sibling>","<key>": "<value>`.
+    // document, or as a segment `<sibling>","<key>": "<value>` (and its
+    // second reading, if any, with the same context: see Str::alt).
     Result<void, MaskError> addStr(std::uint32_t di, std::uint32_t ti)
     {
         Doc& d = *docs[di];
@@ -955,6 +1068,23 @@ struct Masker::Impl {
         tailSeg = static_cast<std::uint32_t>(segs.size());
         s.seg = static_cast<std::int32_t>(segs.size());
         segs.push_back(seg);
+        s.alt = altReading(d, t, s.decoded);
+        if (!s.alt.empty()) {
+            // After the first reading, closed: the next value's context is
+            // laid out again rather than read from the second reading.
+            scanBuf.reserve(scanBuf.size() + 1 + seg.from + s.alt.size() + 1);
+            scanBuf.push_back(kSeparator);
+            Segment alt = seg;
+            alt.begin = static_cast<std::uint32_t>(scanBuf.size());
+            scanBuf.append(scanBuf.data() + seg.begin, seg.from);
+            scanBuf.append(s.alt);
+            alt.end = static_cast<std::uint32_t>(scanBuf.size());
+            alt.alt = true;
+            s.altSeg = static_cast<std::int32_t>(segs.size());
+            segs.push_back(alt);
+            scanBuf.push_back(kSeparator);
+            tailOpen = false;
+        }
         d.strOf[ti] = static_cast<std::int32_t>(d.strs.size());
         d.strs.push_back(s);
         return Ok{};
@@ -1367,7 +1497,8 @@ struct Masker::Impl {
     // one that overlaps or touches spans makes their union. Widening and
     // merging only ever mask more.
     void settle(std::vector<Candidate>& c, std::string_view text, std::uint32_t lo, std::uint32_t hi,
-                const std::pair<std::uint32_t, Candidate>* extra = nullptr, std::size_t nextra = 0)
+                const std::pair<std::uint32_t, Candidate>* extra = nullptr, std::size_t nextra = 0,
+                const char* alt = nullptr)
     {
         const auto& rules = rs.rules();
         auto lower = [&](std::uint32_t a, std::uint32_t b) {
@@ -1377,7 +1508,8 @@ struct Masker::Impl {
         plainTmp.clear();
         for (std::size_t i = 0; i < c.size(); ++i) {
             Candidate x = c[i];
-            while (x.begin > lo && isWordByte(text[x.begin - 1]))
+            while (x.begin > lo && isWordByte(text[x.begin - 1]) &&
+                   !(alt && alt[x.begin - 1] == kRestorable && endsUnit(text.data(), alt, hi, x.begin - 1)))
                 --x.begin;
             while (x.end < hi && isWordByte(text[x.end]))
                 ++x.end;
@@ -1469,10 +1601,15 @@ struct Masker::Impl {
                 }
                 const Segment& seg = segs[static_cast<std::size_t>(s.seg)];
                 candTmp.assign(cands.begin() + seg.cand, cands.begin() + seg.cand + seg.ncand);
+                if (s.altSeg >= 0) { // both readings' candidates, in decoded coordinates
+                    const Segment& as = segs[static_cast<std::size_t>(s.altSeg)];
+                    candTmp.insert(candTmp.end(), cands.begin() + as.cand, cands.begin() + as.cand + as.ncand);
+                }
                 if (candTmp.empty() && nextra == 0)
                     continue;
                 resolve(candTmp);
-                settle(candTmp, s.decoded, 0, static_cast<std::uint32_t>(s.decoded.size()), extra, nextra);
+                settle(candTmp, s.decoded, 0, static_cast<std::uint32_t>(s.decoded.size()), extra, nextra,
+                       s.alt.empty() ? nullptr : s.alt.data());
                 if (auto r = checkBoundaries(s.decoded, candTmp); !r)
                     return r;
                 w.type = Work::Slow;
@@ -1713,8 +1850,21 @@ struct Masker::Impl {
         return name == "type" || name == "role" || name == "model" || name == "media_type";
     }
 
+    // [b, e) of decoded string token `tok` of `d` lies inside one of its spans.
+    static bool insideSpan(const Doc& d, std::uint32_t tok, std::uint32_t b, std::uint32_t e)
+    {
+        auto w = std::lower_bound(d.work.begin(), d.work.end(), tok,
+                                  [](const Work& x, std::uint32_t t) { return x.tok < t; });
+        if (w == d.work.end() || w->tok != tok || w->type != Work::Slow)
+            return false;
+        const auto first = d.cands.begin() + w->cand;
+        auto c = std::upper_bound(first, first + w->ncand, b,
+                                  [](std::uint32_t x, const Candidate& k) { return x < k.begin; });
+        return c != first && (c - 1)->end >= e;
+    }
+
     bool occurrenceAt(std::uint32_t pos, std::uint32_t len, std::uint32_t& doc, std::uint32_t& tok,
-                      std::uint32_t& begin, std::uint32_t& end) const
+                      std::uint32_t& begin, std::uint32_t& end)
     {
         auto it = std::lower_bound(segs.begin(), segs.end(), pos,
                                    [](const Segment& s, std::uint32_t p) { return s.end <= p; });
@@ -1724,15 +1874,31 @@ struct Masker::Impl {
         if (it->str >= 0) {
             const Str& s = d.strs[static_cast<std::size_t>(it->str)];
             const std::uint32_t off = pos - (it->begin + it->from);
+            // A hit in the second reading (the search keeps word starts
+            // only, and in `\nacme-logs` the a is one there only) stands
+            // for the same offsets of the first, if the bytes there are the
+            // needle's too.
+            if (it->alt && std::memcmp(s.decoded.data() + off, scanBuf.data() + pos, len) != 0)
+                return false;
             if (schemaValue(d, d.toks[s.tok]))
                 return false;
-            if (!wholeOccurrence(s.decoded.data(), 0, s.decoded.size(), off, off + len))
+            const char* alt = s.alt.empty() ? nullptr : s.alt.data();
+            if (!wholeOccurrence(s.decoded.data(), 0, s.decoded.size(), off, off + len, alt))
                 return false;
             doc = it->doc;
             tok = s.tok;
             begin = off;
             end = off + len;
-            return true;
+            // After an escape letter the unmasker would read as a word byte
+            // (Str::alt): the letter is masked with it.
+            if (off > 0 && endsUnit(s.decoded.data(), alt, s.decoded.size(), off - 1) && alt[off - 1] == kDetected) {
+                while (begin > 0 && alt[begin - 1] != s.decoded[begin - 1])
+                    --begin;
+                grown = true;
+            }
+            // propagate() skips first-reading hits inside spans as it walks;
+            // a second-reading hit is looked up.
+            return !(it->alt && insideSpan(d, s.tok, begin, end));
         }
         const std::uint32_t off = pos - it->begin;
         const std::int64_t ti = tokenAt(d.toks, off);
@@ -1768,6 +1934,8 @@ struct Masker::Impl {
     {
         spanAt.clear();
         for (const Segment& sg : segs) {
+            if (sg.alt)
+                continue; // spans are in the first reading's coordinates
             const Doc& d = *docs[sg.doc];
             auto add = [&](const Work& w, std::uint32_t base) {
                 for (std::uint32_t k = 0; k < w.ncand; ++k)
@@ -1792,6 +1960,7 @@ struct Masker::Impl {
     // documents are finalized again).
     bool propagate()
     {
+        grown = false;
         needles.clear();
         for (std::size_t di = 0; di < ndocs; ++di) {
             const Doc& d = *docs[di];
@@ -1852,6 +2021,7 @@ struct Masker::Impl {
         // word byte), so that one search covers them.
         resBuf.clear();
         resTexts.clear();
+        resAlts.clear();
         for (std::size_t di = firstDoc; di < ndocs; ++di) {
             const Doc& d = *docs[di];
             const bool all = d.origin < 0 || d.dirty.empty(); // not planned from edits: all of it
@@ -1867,6 +2037,8 @@ struct Masker::Impl {
                     if (s.nested >= 0 || s.inert)
                         continue; // JSON text: its own document is searched
                     text = s.decoded;
+                    if (!s.alt.empty() && text.size() >= kMinPropagated)
+                        resAlts.push_back({static_cast<std::uint32_t>(resTexts.size()), s.alt});
                 } else {
                     assert(!t.escaped); // what masking changed is decoded again
                     if (t.escaped)
@@ -1881,16 +2053,39 @@ struct Masker::Impl {
         }
         if (resTexts.empty())
             return nullptr;
+        // The second readings (Str::alt), as texts of their own after the
+        // others (the search keeps word starts, as in propagate()), and
+        // over their texts in resAlt, a copy of resBuf, for the boundaries.
+        resAlt.clear();
+        if (!resAlts.empty()) {
+            for (const auto& [first, alt] : resAlts) {
+                resTexts.push_back({static_cast<std::uint32_t>(resBuf.size()), false, static_cast<std::int32_t>(first)});
+                resBuf.append(alt);
+                resBuf.push_back('\0');
+            }
+            resAlt = resBuf;
+            for (const auto& [first, alt] : resAlts)
+                std::memcpy(resAlt.data() + resTexts[first].begin, alt.data(), alt.size());
+        }
+        const char* alt = resAlt.empty() ? nullptr : resAlt.data();
         findOccurrences(resBuf.data(), resBuf.size());
-        for (const auto& [k, pos] : occ) {
-            auto it = std::upper_bound(resTexts.begin(), resTexts.end(), pos,
+        for (const auto& [k, at] : occ) {
+            auto it = std::upper_bound(resTexts.begin(), resTexts.end(), at,
                                        [](std::uint32_t p, const ResText& r) { return p < r.begin; }) - 1;
+            std::size_t pos = at;
+            const std::size_t len = needles[k].text.size();
+            if (it->first >= 0) { // the same offsets of the text it reads, if the needle is there too
+                const std::size_t off = pos - it->begin;
+                it = resTexts.begin() + it->first;
+                pos = it->begin + off;
+                if (std::memcmp(resBuf.data() + pos, resBuf.data() + at, len) != 0)
+                    continue;
+            }
             const std::size_t lo = it->begin;
             const std::size_t hi = it + 1 == resTexts.end() ? resBuf.size() - 1 : (it + 1)->begin - 1;
-            const std::size_t len = needles[k].text.size();
             if (pos + len > hi)
                 continue;
-            if (it->scalar ? pos == lo && pos + len == hi : wholeOccurrence(resBuf.data(), lo, hi, pos, pos + len))
+            if (it->scalar ? pos == lo && pos + len == hi : wholeOccurrence(resBuf.data(), lo, hi, pos, pos + len, alt))
                 return &rs.tokenTypes()[rs.rules()[needles[k].rule].type];
         }
         return nullptr;
@@ -2347,7 +2542,17 @@ Result<Masked, MaskError> Masker::maskJson(std::string_view body)
         m.body.assign(body);
         return m; // nothing matched: the residual check would scan the same bytes
     }
-    if (im.propagate()) {
+    // Propagation rounds: one, and another while the last one made new
+    // originals by taking an escape letter in (occurrenceAt()): those are
+    // looked for too (and then by the residual check). Each such round
+    // needs one more escape letter before the same value; past a few, fail
+    // closed.
+    constexpr int kMaxRounds = 4;
+    for (int round = 0; round == 0 || im.grown; ++round) {
+        if (!im.propagate())
+            break;
+        if (round == kMaxRounds)
+            return fail(MaskError{Unmaskable::Residual, "a value is masked differently at each of many escape letters"});
         for (std::size_t di = 0; di < im.ndocs; ++di) {
             im.docs[di]->work.clear();
             im.docs[di]->cands.clear();

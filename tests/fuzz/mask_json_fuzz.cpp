@@ -81,11 +81,49 @@ bool wholeWordIn(std::string_view text, std::string_view word)
     return false;
 }
 
+bool isHexDigit(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+// An odd number of backslashes ends t[0, p).
+bool oddBackslashes(std::string_view t, std::size_t p)
+{
+    std::size_t n = 0;
+    while (p > n && t[p - 1 - n] == '\\')
+        ++n;
+    return n % 2 == 1;
+}
+
+// t[p] is the last letter of an escape letter unit of the decoded text:
+// b f n r t, or u and 4 hex digits, after an odd run of backslashes. The
+// masker reads it as the escape it spells as well as text, so a value after
+// it (log:\nacme-logs) stands whole.
+bool endsUnit(std::string_view t, std::size_t p)
+{
+    const char c = t[p];
+    if ((c == 'b' || c == 'f' || c == 'n' || c == 'r' || c == 't') && oddBackslashes(t, p))
+        return true;
+    if (p < 4 || t[p - 4] != 'u' || !oddBackslashes(t, p - 4))
+        return false;
+    for (std::size_t k = p - 3; k <= p; ++k)
+        if (!isHexDigit(t[k]))
+            return false;
+    return true;
+}
+
+// t[p] is a word byte that joins the word after it.
+bool wordBefore(std::string_view t, std::size_t p)
+{
+    return isWord(t[p]) && !endsUnit(t, p);
+}
+
 // [b, e) of t is a whole occurrence: no word byte next to it, nor a '-' or
-// '.' that continues into one (the masker's definition).
+// '.' that continues into one (the masker's definition, with an escape
+// letter before it a boundary; after it, its backslash would be in [b, e)).
 bool wholeAt(std::string_view t, std::size_t b, std::size_t e)
 {
-    if (b > 0 && (isWord(t[b - 1]) || ((t[b - 1] == '-' || t[b - 1] == '.') && b > 1 && isWord(t[b - 2]))))
+    if (b > 0 && (wordBefore(t, b - 1) || ((t[b - 1] == '-' || t[b - 1] == '.') && b > 1 && wordBefore(t, b - 2))))
         return false;
     if (e < t.size() && (isWord(t[e]) || ((t[e] == '-' || t[e] == '.') && e + 1 < t.size() && isWord(t[e + 1]))))
         return false;

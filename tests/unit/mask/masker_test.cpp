@@ -637,3 +637,176 @@ TEST_CASE("a body of several MiB is masked, and the next body after it too")
     CHECK(TokenRestorer::restoreAll(r->mapping, r->body, Escape::Json) == big);
     CHECK(maskedJson(m, R"({"a": "x\ni-0123abcd"})") == R"({"a": "x\nEC2_001"})");
 }
+
+namespace {
+
+std::shared_ptr<const RuleSet> escapeRules()
+{
+    return compileOrDie({
+        rule("e.ec2", "EC2", R"(\bi-(?:[0-9a-f]{8}|[0-9a-f]{17})\b)", 30),
+        rule("e.nat", "NAT_GW", R"(\bnat-[0-9a-f]{17}\b)", 30),
+        rule("e.bucket", "BUCKET", R"(s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/)", 40),
+    });
+}
+
+} // namespace
+
+TEST_CASE("an escape letter after a literal backslash is a boundary for masking, as for the unmasker")
+{
+    // Decoded `log:\ni-0…` (a real backslash, then n): read as the escape
+    // it spells, the n is no word byte and i-0… stands whole, as it does for
+    // the unmasker in the raw text (\\n). Both the id and the bare bucket
+    // after it are masked; the n stays, and the tokens come back.
+    Masker m(escapeRules());
+    const std::string body =
+        R"({"content":"log:\\ni-0123456789abcdef0 started, s3://acme-logs-prod/x\\nacme-logs-prod ok"})";
+    auto r = m.maskJson(body);
+    REQUIRE(r.ok());
+    CHECK(r->body == R"({"content":"log:\\nEC2_001 started, s3://BUCKET_001/x\\nBUCKET_001 ok"})");
+    CHECK(r->mapping.size() == 2);
+    REQUIRE(r->mapping.find("EC2_001"));
+    CHECK(*r->mapping.find("EC2_001") == "i-0123456789abcdef0");
+    CHECK(TokenRestorer::restoreAll(r->mapping, r->body, Escape::Json) == body);
+
+    // Every escape letter, \u and 4 hex digits as one unit, and any odd run.
+    for (const std::string esc : {R"(\\t)", R"(\\r)", R"(\\b)", R"(\\f)", R"(\\u0041)", R"(\\\\\\n)", R"(\\u00e9)"}) {
+        INFO(esc);
+        const std::string b = R"({"c":"x)" + esc + R"(i-0123456789abcdef0 y)" + esc + R"(acme-logs-prod", "u":"s3://acme-logs-prod/"})";
+        auto e = m.maskJson(b);
+        REQUIRE(e.ok());
+        CHECK(e->body == R"({"c":"x)" + esc + R"(EC2_001 y)" + esc + R"(BUCKET_001", "u":"s3://BUCKET_001/"})");
+        CHECK(TokenRestorer::restoreAll(e->mapping, e->body, Escape::Json) == b);
+    }
+    // Keys too.
+    auto k = m.maskJson(R"({"a\\ni-0123456789abcdef0": 1})");
+    REQUIRE(k.ok());
+    CHECK(k->body == R"({"a\\nEC2_001": 1})");
+}
+
+TEST_CASE("an escape letter after a literal backslash is still text: an identifier starting with it is masked")
+{
+    // A Windows-like path: C:\nat-0… holds a NAT gateway id with its n.
+    Masker m(escapeRules());
+    const std::string body = R"({"path":"C:\\nat-0a9b8c7d6e5f4a3b2\\x", "two":"\\nat-0a9b8c7d6e5f4a3b2 \\ni-0123456789abcdef0"})";
+    auto r = m.maskJson(body);
+    REQUIRE(r.ok());
+    CHECK(r->body == R"({"path":"C:\\NAT_GW_001\\x", "two":"\\NAT_GW_001 \\nEC2_001"})");
+    CHECK(TokenRestorer::restoreAll(r->mapping, r->body, Escape::Json) == body);
+}
+
+TEST_CASE("after an even run of backslashes the letter is a word byte, for masking as for the unmasker")
+{
+    // Decoded `\\ni-0…`: a backslash, a backslash, then the word ni-0…
+    // (raw \\\\n: the unmasker reads two escaped backslashes, then text).
+    Masker m(escapeRules());
+    const std::string body = R"({"c":"a\\\\ni-0123456789abcdef0 s3://acme-logs-prod/ \\\\nacme-logs-prod"})";
+    auto r = m.maskJson(body);
+    REQUIRE(r.ok());
+    CHECK(r->body == R"({"c":"a\\\\ni-0123456789abcdef0 s3://BUCKET_001/ \\\\nacme-logs-prod"})");
+    Mapping map;
+    map.add("EC2_001", "i-0123456789abcdef0");
+    CHECK(TokenRestorer::restoreAll(map, R"("a\\\\nEC2_001")", Escape::Json) == R"("a\\\\nEC2_001")");
+    CHECK(TokenRestorer::restoreAll(map, R"("a\\nEC2_001")", Escape::Json) == R"("a\\ni-0123456789abcdef0")");
+    // No backslash at all: nothing changes.
+    const std::string plain = R"({"c":"log:ni-0123456789abcdef0 xi-0123456789abcdef0", "d":"line\ni-0123abcd"})";
+    auto p = m.maskJson(plain);
+    REQUIRE(p.ok());
+    CHECK(p->body == R"({"c":"log:ni-0123456789abcdef0 xi-0123456789abcdef0", "d":"line\nEC2_001"})");
+}
+
+TEST_CASE("where the unmasker would not read the letter as a boundary, the letter is masked with what follows")
+{
+    // A backslash written \u005c: the unmasker reads \u005c as one unit
+    // and the n after it as a word byte, so the span takes the n in.
+    Masker m(escapeRules());
+    const std::string body = R"({"c":"a\u005cni-0123456789abcdef0 s3://acme-logs-prod/ \u005cnacme-logs-prod"})";
+    auto r = m.maskJson(body);
+    REQUIRE(r.ok());
+    CHECK(r->body == R"({"c":"a\u005cEC2_001 s3://BUCKET_001/ \u005cBUCKET_002"})");
+    REQUIRE(r->mapping.find("EC2_001"));
+    CHECK(*r->mapping.find("EC2_001") == "ni-0123456789abcdef0");
+    CHECK(TokenRestorer::restoreAll(r->mapping, r->body, Escape::Json) == body);
+    // \u005c then one escaped backslash: decoded \\n (even), but the
+    // unmasker reads the raw \\n as an inner escape: masked after the n.
+    const std::string odd = R"({"c":"a\u005c\\ni-0123456789abcdef0"})";
+    auto o = m.maskJson(odd);
+    REQUIRE(o.ok());
+    CHECK(o->body == R"({"c":"a\u005c\\nEC2_001"})");
+    CHECK(TokenRestorer::restoreAll(o->mapping, o->body, Escape::Json) == odd);
+    // In JSON text held in a string, the inner \\n is raw \\\\n, which the
+    // unmasker reads as two backslashes and an n: the n is masked too.
+    const std::string nested =
+        R"({"c":"{\"x\":\"a\\\\ni-0123456789abcdef0 s3://acme-logs-prod/ \\\\nacme-logs-prod\"}"})";
+    auto n = m.maskJson(nested);
+    REQUIRE(n.ok());
+    CHECK(n->body == R"({"c":"{\"x\":\"a\\\\EC2_001 s3://BUCKET_001/ \\\\BUCKET_002\"}"})");
+    CHECK(TokenRestorer::restoreAll(n->mapping, n->body, Escape::Json) == nested);
+}
+
+TEST_CASE("the residual check reads escape letters both ways too")
+{
+    // The token after \n completes a match only with the n read as an
+    // escape: the residual check must scan that reading as well.
+    Masker m(compileOrDie({rule("r.key", "KEYTYPE", R"(\bkey[0-9]\b)"), rule("r.tok", "TOKENISH", R"(\bKEYTYPE_0)")}));
+    auto j = m.maskJson(R"({"k": "a\\nkey1"})");
+    REQUIRE_FALSE(j.ok());
+    CHECK(j.error().reason == Unmaskable::Residual);
+    CHECK(j.error().detail.find("r.tok") != std::string::npos);
+}
+
+TEST_CASE("with many originals, one right after an escape letter is found too")
+{
+    // More needles than memmem is used for: the search keeps word starts,
+    // and in `\nacme-logs-5` the a is one only in the second reading.
+    for (const bool vector : {true, false}) {
+        MaskOptions o;
+        o.vectorSearch = vector;
+        Masker m(escapeRules(), o);
+        std::string body = R"({"u":")", want = R"({"u":")";
+        for (int k = 1; k <= 6; ++k)
+            body += "s3://acme-logs-" + std::to_string(k) + "/ ", want += "s3://BUCKET_00" + std::to_string(k) + "/ ";
+        body += R"(", "c":"x\\nacme-logs-5 y\u005cnacme-logs-2", "d":"{\"k\": \"\\\\nacme-logs-3\"}"})";
+        want += R"(", "c":"x\\nBUCKET_005 y\u005cBUCKET_007", "d":"{\"k\": \"\\\\BUCKET_008\"}"})";
+        auto r = m.maskJson(body);
+        REQUIRE(r.ok());
+        CHECK(r->body == want);
+        CHECK(TokenRestorer::restoreAll(r->mapping, r->body, Escape::Json) == body);
+    }
+}
+
+TEST_CASE("the residual check finds an original right after an escape letter")
+{
+    // As in "the residual check fails closed when an original still stands
+    // after masking": masking "type": "base64" makes the data read, where a
+    // bucket stands after a literal \n (with many needles: word starts).
+    const auto rules = compileOrDie({rule("p.bucket", "BUCKET", "s3://([a-z0-9]+)/", 10)});
+    const std::string body = R"({"u": "s3://base64/ s3://mybucket1/ s3://bucket2xx/ s3://bucket3xx/ s3://bucket4xx/ s3://bucket5xx/",)"
+                             R"( "c": "{\"source\": {\"type\": \"base64\", \"data\": \"x\\\\nmybucket1\"}}"})";
+    Masker m(rules);
+    auto r = m.maskJson(body);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().reason == Unmaskable::Residual);
+    CHECK(r.error().detail.find("BUCKET") != std::string::npos);
+    MaskOptions unchecked;
+    unchecked.residualCheck = false;
+    Masker u(rules, unchecked);
+    auto o = u.maskJson(body);
+    REQUIRE(o.ok());
+    CHECK(o->body.find(R"(\"data\": \"x\\\\nmybucket1\")") != std::string::npos);
+}
+
+TEST_CASE("an original made by taking an escape letter in is looked for elsewhere too")
+{
+    // In JSON text the bare bucket after \n is masked with its n
+    // (nacme-logs-prod, see above): that new original stands whole after an
+    // even run of backslashes in the body, and is masked there in a further
+    // round of propagation.
+    Masker m(escapeRules());
+    const std::string body = R"({"c":"{\"k\": \"\\\\nacme-logs-prod s3://acme-logs-prod/\"}", "d":"x\\\\nacme-logs-prod"})";
+    auto r = m.maskJson(body);
+    REQUIRE(r.ok());
+    CHECK(r->body == R"({"c":"{\"k\": \"\\\\BUCKET_001 s3://BUCKET_002/\"}", "d":"x\\\\BUCKET_001"})");
+    REQUIRE(r->mapping.find("BUCKET_001"));
+    CHECK(*r->mapping.find("BUCKET_001") == "nacme-logs-prod");
+    CHECK(TokenRestorer::restoreAll(r->mapping, r->body, Escape::Json) == body);
+}
