@@ -908,10 +908,10 @@ struct Masker::Impl {
     // an odd run of decoded backslashes) are blanked to kDetected; those the
     // unmasker reads as a boundary in the body's raw text, to kRestorable:
     // in the body itself (depth 0), a letter that stands raw right after an
-    // odd run of raw \\ (TokenRestorer's reading; raw \\n is decoded \n).
-    // Only after a kRestorable letter may a masked span start (settle(),
-    // occurrenceAt()); after any other (JSON text, whose \n the body holds
-    // as \\\\n; a backslash written \u005c) a token would stand glued to
+    // odd run of escaped backslashes, raw \\ or \u005c (TokenRestorer's
+    // reading; raw \\n is decoded \n). Only after a kRestorable letter may a
+    // masked span start (settle(), occurrenceAt()); after any other (JSON
+    // text, whose \n the body holds as \\\\n) a token would stand glued to
     // the letter for the unmasker, so the span takes the letter in.
     std::string_view altReading(const Doc& d, const Tok& t, std::string_view decoded)
     {
@@ -944,15 +944,15 @@ struct Masker::Impl {
             altTmp.resize(raw.size());
             altUnits.clear();
             if (json::unescapeTo(raw, altTmp.data(), &altUnits) == static_cast<std::ptrdiff_t>(n)) {
-                std::size_t pairs = 0; // raw \\ units in a row, up to this one
+                std::size_t pairs = 0; // escaped backslashes (raw \\ or \u005c) in a row, up to this one
                 for (std::size_t k = 0; k < altUnits.size(); ++k) {
                     const json::EscapeUnit& u = altUnits[k];
-                    if (u.rawLen != 2 || raw[u.raw + 1] != '\\') {
+                    if (decoded[u.decoded] != '\\') {
                         pairs = 0;
                         continue;
                     }
-                    pairs = pairs > 0 && altUnits[k - 1].raw + 2 == u.raw ? pairs + 1 : 1;
-                    const std::size_t r = u.raw + 2u; // what follows the run, if it ends here
+                    pairs = pairs > 0 && altUnits[k - 1].raw + altUnits[k - 1].rawLen == u.raw ? pairs + 1 : 1;
+                    const std::size_t r = u.raw + u.rawLen; // what follows the run, if it ends here
                     if (pairs % 2 == 1 && r < raw.size() && raw[r] != '\\')
                         // Literal bytes (letters, hex digits): decoded as they are.
                         if (const std::size_t len = innerEscapeAt(raw.data() + r, raw.size() - r))

@@ -44,37 +44,74 @@ std::size_t innerEscape(std::string_view rest, bool final)
     }
 }
 
-// The unit starting at a raw \\ in JSON (`at` starts with it): the run of
-// escaped backslashes, and, if their number is odd, the escape letter after
-// them. In JSON text held in a string, k raw \\ are k backslashes of the
-// inner text; an odd number ends with one that starts an inner escape
-// (inner \n is raw \\n, inner \\n is raw \\\\n: a backslash and an n).
+constexpr std::size_t kIncomplete = static_cast<std::size_t>(-1);
+
+// One escaped backslash in raw JSON at the start of `at`: \\ (2 bytes) or
+// \u005c / \u005C (6: the same character, written as a \u escape). Its
+// length; 0 if `at` starts with neither; kIncomplete if `at` ends where
+// one may still be.
+std::size_t backslashUnit(std::string_view at)
+{
+    if (at.empty() || at[0] != '\\')
+        return 0;
+    if (at.size() < 2)
+        return kIncomplete;
+    if (at[1] == '\\')
+        return 2;
+    if (at[1] != 'u')
+        return 0;
+    static constexpr std::string_view u = "\\u005c";
+    for (std::size_t k = 2; k < u.size(); ++k) {
+        if (k >= at.size())
+            return kIncomplete;
+        if (k == 5 ? (at[k] | 0x20) != 'c' : at[k] != u[k])
+            return 0;
+    }
+    return u.size();
+}
+
+// The unit starting at an escaped backslash in JSON (`at` starts with a
+// complete backslashUnit()): the run of escaped backslashes, and, if their
+// number is odd, the escape letter after them. In JSON text held in a
+// string, k escaped backslashes are k backslashes of the inner text; an odd
+// number ends with one that starts an inner escape (inner \n is raw \\n or
+// \u005cn, inner \\n is raw \\\\n: a backslash and an n).
 // Not final and the unit is incomplete (the run reaches the end, or an
 // inner \u lacks its digits): what follows depends only on the parity of
-// the run, so whole groups of two escaped backslashes (4 raw bytes, an even
-// number of inner backslashes) are taken as a unit of their own and the
-// caller holds only the rest (at most \\\ or \\u004, 6 bytes). The scan
-// resumes after them at a backslash with prevWord false, as inside the run,
-// and the rest has the run's parity: the output is the same as for the
+// the run, so whole pairs of escaped backslashes (an even number of inner
+// backslashes) are taken as a unit of their own and the caller holds only
+// the rest (at most \\\ or \\u004, 6 bytes; 11 if written \u005c). The
+// scan resumes after them at a backslash with prevWord false, as inside the
+// run, and the rest has the run's parity: the output is the same as for the
 // whole run, and what is held stays bounded (holding the whole run held a
 // model's long run of backslashes without bound and rescanned it on every
 // feed). Nothing of the run to take: one more than there is (hold).
 std::size_t escapedBackslashes(std::string_view at, bool final)
 {
-    std::size_t j = 0;
-    while (j + 1 < at.size() && at[j] == '\\' && at[j + 1] == '\\')
-        j += 2;
+    std::size_t j = 0, units = 0, evenEnd = 0;
+    bool incomplete = false;
+    for (;;) {
+        const std::size_t u = backslashUnit(at.substr(j));
+        if (u == kIncomplete) {
+            incomplete = true;
+            break;
+        }
+        if (u == 0)
+            break;
+        j += u;
+        if (++units % 2 == 0)
+            evenEnd = j;
+    }
     std::size_t len;
-    if (j == at.size() || (j + 1 == at.size() && at[j] == '\\'))
+    if (j == at.size() || incomplete)
         len = final ? j : at.size() + 1;
     else
-        len = (j / 2) % 2 == 1 ? j + innerEscape(at.substr(j), final) : j;
+        len = units % 2 == 1 ? j + innerEscape(at.substr(j), final) : j;
     if (len <= at.size())
         return len;
-    // An odd run has j % 4 == 2: the groups leave its last pair, and with it
-    // the parity. An even run may be taken whole.
-    const std::size_t groups = j / 4 * 4;
-    return groups > 0 ? groups : len;
+    // Whole pairs of units keep the parity: an odd run keeps its last
+    // unit, and with it the parity. An even run may be taken whole.
+    return evenEnd > 0 ? evenEnd : len;
 }
 
 void insert(std::string_view original, Escape esc, std::string& out)
@@ -118,13 +155,18 @@ std::size_t TokenRestorer::scan(std::string_view text, bool final, std::string& 
             // JSON text (a tool_result's content), and a boundary too: the
             // masker never leaves a token right after the letter otherwise
             // (it would be glued to it in the decoded text).
+            // A backslash written \u005c counts as a raw \\ (the run's
+            // parity is the number of inner backslashes however written).
             std::size_t len = 2;
-            if (i + 1 < n && text[i + 1] == 'u')
+            const std::size_t unit = esc_ == Escape::Json ? backslashUnit(text.substr(i)) : 0;
+            if (unit == kIncomplete && !final)
+                len = n - i + 1; // hold: it may be one
+            else if (unit != 0 && unit != kIncomplete)
+                len = escapedBackslashes(text.substr(i), final);
+            else if (i + 1 < n && text[i + 1] == 'u')
                 len = 6;
             else if (esc_ == Escape::JsonInJson && i + 1 < n && text[i + 1] == '\\')
                 len = i + 2 >= n ? 3 : text[i + 2] == '\\' ? 4 : text[i + 2] == 'u' ? 7 : 3;
-            else if (i + 1 < n && text[i + 1] == '\\')
-                len = escapedBackslashes(text.substr(i), final);
             if (i + len > n && !final) {
                 out.append(text.substr(copied, i - copied));
                 prevWord_ = prevWord;

@@ -31,8 +31,8 @@ public:
     // run that could still become a token (it is a prefix of one, or a whole
     // token that more word characters could extend) is held back, and so is
     // an incomplete escape sequence in JSON modes (at most 6 bytes, even in
-    // a long run of backslashes); so held() is bounded by the longest token
-    // or 6, whichever is larger.
+    // a long run of backslashes; 11 where they are written \u005c); so
+    // held() is bounded by the longest token or 11, whichever is larger.
     void feed(std::string_view chunk, std::string& out);
     // Emits whatever is held back (end of the field, block or stream).
     void finish(std::string& out);

@@ -233,3 +233,39 @@ TEST_CASE("a run of backslashes split anywhere restores exactly what one call re
         }
     }
 }
+
+TEST_CASE("a backslash written \\u005c counts as an escaped backslash in JSON")
+{
+    // JSON text held in a string may write its inner escapes' backslash as
+    // \u005c: raw \u005cn is the inner \n, a boundary, as raw \\n is.
+    Mapping m = sample();
+    unsigned restored = 0;
+    CHECK(TokenRestorer::restoreAll(m, R"({"c": "{\"o\": \"a\u005cnEC2_001 \u005CtEC2_002\"}"})", Escape::Json,
+                                    &restored) == R"({"c": "{\"o\": \"a\u005cni-0123456789abcdef0 \u005Cti-0fedcba9876543210\"}"})");
+    CHECK(restored == 2);
+    // Two of them are an escaped backslash of the inner text: the n is a
+    // letter of the word, as after raw \\\\ (mixed forms alike).
+    for (std::string_view run : {R"(\u005c\u005c)", R"(\\\u005c)", R"(\u005c\\)"}) {
+        restored = 0;
+        const std::string text = "a" + std::string(run) + "nEC2_001";
+        CHECK(TokenRestorer::restoreAll(m, text, Escape::Json, &restored) == text);
+        CHECK(restored == 0);
+    }
+    // Not \u005c: a \u escape of another character, then a word.
+    CHECK(TokenRestorer::restoreAll(m, R"(a\u0041nEC2_001)", Escape::Json) == R"(a\u0041nEC2_001)");
+    // Split anywhere: the same as whole.
+    const std::string text = R"(x \u005cnEC2_001 \u005c\u005cnEC2_001 \\\u005cnEC2_002 \u005)";
+    const std::string whole = TokenRestorer::restoreAll(m, text, Escape::Json);
+    for (std::size_t cut = 0; cut <= text.size(); ++cut) {
+        for (std::size_t cut2 = cut; cut2 <= text.size(); ++cut2) {
+            TokenRestorer r(m, Escape::Json);
+            std::string out;
+            r.feed(std::string_view(text).substr(0, cut), out);
+            r.feed(std::string_view(text).substr(cut, cut2 - cut), out);
+            r.feed(std::string_view(text).substr(cut2), out);
+            r.finish(out);
+            INFO("cut at " << cut << " and " << cut2);
+            REQUIRE(out == whole);
+        }
+    }
+}
