@@ -1335,6 +1335,40 @@ struct Masker::Impl {
         return 5;
     }
 
+    // p[0, n) starts with \u005c (or \u005C): a backslash written as a \u
+    // escape.
+    static bool isEscapedBackslashU(const char* p, std::size_t n)
+    {
+        return n >= 6 && p[0] == '\\' && p[1] == 'u' && p[2] == '0' && p[3] == '0' && p[4] == '5' &&
+               (p[5] | 0x20) == 'c';
+    }
+
+    // How many escaped backslashes of raw JSON (\\ or \u005c) end at x in
+    // p[begin, x), x being where an escape unit starts: read backwards, a
+    // run of raw backslashes ending at x is pairs, and a \u005c before it
+    // counts if its backslash starts an escape (an even run before it).
+    static std::size_t escapedBackslashesBefore(const char* p, std::size_t begin, std::size_t x)
+    {
+        std::size_t count = 0;
+        for (;;) {
+            std::size_t j = x;
+            while (j > begin && p[j - 1] == '\\')
+                --j;
+            if ((x - j) % 2 == 1)
+                return count; // not a start of units: nothing more to read
+            count += (x - j) / 2;
+            if (j < begin + 6 || !isEscapedBackslashU(p + j - 6, 6))
+                return count;
+            std::size_t k = j - 6;
+            while (k > begin && p[k - 1] == '\\')
+                --k;
+            if ((j - 6 - k) % 2 == 1)
+                return count; // its backslash is escaped itself: "u005c" is text
+            ++count;
+            x = j - 6;
+        }
+    }
+
     template <bool raw = false, typename F>
     static void forEachShape(const char* p, std::size_t begin, std::size_t end, F&& shape)
     {
@@ -1358,10 +1392,21 @@ struct Masker::Impl {
                 std::size_t j = b - 1;
                 while (j > begin && p[j - 1] == '\\')
                     --j;
-                if ((b - j) % 2 == 1) // an odd run of backslashes: the last one starts a unit
-                    b = std::min(us, b - 1 + (p[b] == 'u' ? 6 : 2));
-                else if ((b - j) / 2 % 2 == 1) // an odd number of \\: an inner escape (TokenRestorer)
+                if ((b - j) % 2 == 1) { // an odd run of backslashes: the last one starts a unit
+                    if (isEscapedBackslashU(p + b - 1, us - b + 1)) {
+                        // \u005c: one more escaped backslash (TokenRestorer)
+                        const std::size_t k = (b - 1 - j) / 2 + 1 + escapedBackslashesBefore(p, begin, j);
+                        b = std::min(us, b + 5);
+                        if (k % 2 == 1)
+                            b = std::min(us, b + innerEscapeAt(p + b, us - b));
+                    } else {
+                        b = std::min(us, b - 1 + (p[b] == 'u' ? 6 : 2));
+                    }
+                } else if (((b - j) / 2 + escapedBackslashesBefore(p, begin, j)) % 2 == 1) {
+                    // an odd number of escaped backslashes (raw \\ or
+                    // \u005c): an inner escape (TokenRestorer)
                     b = std::min(us, b + innerEscapeAt(p + b, us - b));
+                }
             }
             bool shaped = p[b] >= 'A' && p[b] <= 'Z';
             for (std::size_t k = b; shaped && k < us; ++k)

@@ -813,3 +813,27 @@ TEST_CASE("an original made by taking an escape letter in is looked for elsewher
     CHECK(*r->mapping.find("BUCKET_001") == "nacme-logs-prod");
     CHECK(TokenRestorer::restoreAll(r->mapping, r->body, Escape::Json) == body);
 }
+
+TEST_CASE("a token after an inner escape written with \\u005c in the input is not handed out")
+{
+    // The unmasker would restore EC2_001 after \u005cn (an inner \n), so
+    // the masker must not give that token to another value.
+    auto aws = RuleSet::compile(builtinPack("aws"));
+    REQUIRE(aws.ok());
+    Masker m(aws.value());
+    for (std::string_view run : {R"(\u005c)", R"(\\\\\u005C)", R"(\u005c\u005c\u005c)"}) {
+        for (const std::string& body :
+             {R"({"c":"{\"o\": \"a)" + std::string(run) + R"(nEC2_001 x\"}", "d": "i-0123456789abcdef0"})",
+              R"({"c":"a)" + std::string(run) + R"(nEC2_001 x", "d": "i-0123456789abcdef0"})"}) {
+        auto r = m.maskJson(body);
+        REQUIRE(r.ok());
+        INFO(body);
+        CHECK(r->body.find(R"("d": "EC2_002")") != std::string::npos);
+        CHECK(TokenRestorer::restoreAll(r->mapping, r->body, Escape::Json) == body);
+        }
+    }
+    // Two escaped backslashes: the n is a letter of the word, EC2_001 is free.
+    auto even = m.maskJson(R"({"c":"a\u005c\u005cnEC2_001", "d": "i-0123456789abcdef0"})");
+    REQUIRE(even.ok());
+    CHECK(even->body == R"({"c":"a\u005c\u005cnEC2_001", "d": "EC2_001"})");
+}
