@@ -519,6 +519,19 @@ class Appliance:
         return len(rs) == 1 and rs[0].status == 200 and b"i-0123456789abcdef0" in rs[0].body
 
 
+def strings_of(value):
+    """Every key and string value in a JSON document."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield k
+            yield from strings_of(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from strings_of(v)
+    elif isinstance(value, str):
+        yield value
+
+
 def quiet(fn, *a, **kw):
     """Runs fn, returning its exception instead of raising it."""
     try:

@@ -29,19 +29,6 @@ def gzip_of_zeros(size, prefix=b'{"messages":[{"role":"user","content":"' + ID.e
     return b"".join(out)
 
 
-def strings_of(value):
-    """Every key and string value in a JSON document."""
-    if isinstance(value, dict):
-        for k, v in value.items():
-            yield k
-            yield from strings_of(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from strings_of(v)
-    elif isinstance(value, str):
-        yield value
-
-
 def message(text):
     return '{"model":"m","max_tokens":8,"messages":[{"role":"user","content":"' + text + '"}]}'
 
@@ -83,7 +70,7 @@ class Masking(unittest.TestCase):
         recs = self.A.records()[before:]
         self.assertEqual(len(recs), 1)
         sent = recs[0]["body"]
-        texts = list(strings_of(json.loads(sent))) if sent.lstrip().startswith(("{", "[")) else [sent]
+        texts = list(adv.strings_of(json.loads(sent))) if sent.lstrip().startswith(("{", "[")) else [sent]
         for original in originals:
             self.assertNotIn(original, sent)
             for t in texts:

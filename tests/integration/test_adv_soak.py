@@ -35,18 +35,6 @@ SHAPES = re.compile(r"i-[0-9a-f]{17}|vpc-[0-9a-f]{8}|subnet-[0-9a-f]{17}|sg-[0-9
                     r"AKIA[A-J]{16}|\b10\.\d{1,3}\.\d{1,3}\.\d{1,3}\b|corp-logs-\d+|ip-10-\d+-\d+-7|vol-[0-9a-f]{17}")
 
 
-def strings_of(value):
-    if isinstance(value, dict):
-        for k, v in value.items():
-            yield k
-            yield from strings_of(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from strings_of(v)
-    elif isinstance(value, str):
-        yield value
-
-
 def pcap_packets(path):
     """(src, dst, sport, dport, flags, seq, payload) of the IPv4/TCP packets
     of a pcap file (link type Ethernet)."""
@@ -84,7 +72,7 @@ class Soak(unittest.TestCase):
             for ident in soak_client.identifiers(n):
                 self.assertRegex(ident, SHAPES)
             raw, ids, _ = soak_client.body_for(n)
-            self.assertEqual(len(SHAPES.findall(" ".join(strings_of(json.loads(raw))))), len(ids))
+            self.assertEqual(len(SHAPES.findall(" ".join(adv.strings_of(json.loads(raw))))), len(ids))
         A = self.A
         pcap = A.lab.path("upstream.pcap")
         dump = A.up.popen("tcpdump", "-i", "eth0", "-U", "-s", "0", "-w", pcap, "tcp port 443",
@@ -142,7 +130,7 @@ class Soak(unittest.TestCase):
         self.assertEqual(len(recs), total["requests"] + 200)
         leaks = []
         for r in recs:
-            texts = [r["body"], *strings_of(json.loads(r["body"])), *r["headers"].values(), r["path"]]
+            texts = [r["body"], *adv.strings_of(json.loads(r["body"])), *r["headers"].values(), r["path"]]
             leaks += [m.group(0) for t in texts for m in SHAPES.finditer(t)]
         self.assertEqual(leaks[:20], [], f"{len(leaks)} identifiers reached the upstream")
         tokens = sum(len(re.findall(r"\b[A-Z][A-Z0-9_]*_\d{3}\b", r["body"])) for r in recs)

@@ -171,6 +171,26 @@ namespace {
 bool letterAfterBackslashesIsEscape(std::size_t n) { return n % 2 == 1 || (n / 2) % 2 == 1; }
 } // namespace
 
+namespace {
+// Fed in three pieces cut anywhere, `text` restores exactly as in one call.
+void requireSameInThreePieces(const Mapping& m, std::string_view text)
+{
+    const std::string whole = TokenRestorer::restoreAll(m, text, Escape::Json);
+    for (std::size_t cut = 0; cut <= text.size(); ++cut) {
+        for (std::size_t cut2 = cut; cut2 <= text.size(); ++cut2) {
+            TokenRestorer r(m, Escape::Json);
+            std::string out;
+            r.feed(text.substr(0, cut), out);
+            r.feed(text.substr(cut, cut2 - cut), out);
+            r.feed(text.substr(cut2), out);
+            r.finish(out);
+            INFO(text << " cut at " << cut << " and " << cut2);
+            REQUIRE(out == whole);
+        }
+    }
+}
+} // namespace
+
 TEST_CASE("a long run of backslashes is not held back whole")
 {
     // A model may print any number of backslashes; the restorer holds back
@@ -217,19 +237,7 @@ TEST_CASE("a run of backslashes split anywhere restores exactly what one call re
     for (std::size_t n = 0; n <= 11; ++n) {
         for (std::string_view tail : {"nEC2_001", "u0041EC2_001", " EC2_001", "\\\"EC2_001", "x"}) {
             std::string text = "a" + std::string(n, '\\') + std::string(tail) + std::string(n, '\\');
-            const std::string whole = TokenRestorer::restoreAll(m, text, Escape::Json);
-            for (std::size_t cut = 0; cut <= text.size(); ++cut) {
-                for (std::size_t cut2 = cut; cut2 <= text.size(); ++cut2) {
-                    TokenRestorer r(m, Escape::Json);
-                    std::string out;
-                    r.feed(std::string_view(text).substr(0, cut), out);
-                    r.feed(std::string_view(text).substr(cut, cut2 - cut), out);
-                    r.feed(std::string_view(text).substr(cut2), out);
-                    r.finish(out);
-                    INFO(text << " cut at " << cut << " and " << cut2);
-                    REQUIRE(out == whole);
-                }
-            }
+            requireSameInThreePieces(m, text);
         }
     }
 }
@@ -255,17 +263,5 @@ TEST_CASE("a backslash written \\u005c counts as an escaped backslash in JSON")
     CHECK(TokenRestorer::restoreAll(m, R"(a\u0041nEC2_001)", Escape::Json) == R"(a\u0041nEC2_001)");
     // Split anywhere: the same as whole.
     const std::string text = R"(x \u005cnEC2_001 \u005c\u005cnEC2_001 \\\u005cnEC2_002 \u005)";
-    const std::string whole = TokenRestorer::restoreAll(m, text, Escape::Json);
-    for (std::size_t cut = 0; cut <= text.size(); ++cut) {
-        for (std::size_t cut2 = cut; cut2 <= text.size(); ++cut2) {
-            TokenRestorer r(m, Escape::Json);
-            std::string out;
-            r.feed(std::string_view(text).substr(0, cut), out);
-            r.feed(std::string_view(text).substr(cut, cut2 - cut), out);
-            r.feed(std::string_view(text).substr(cut2), out);
-            r.finish(out);
-            INFO("cut at " << cut << " and " << cut2);
-            REQUIRE(out == whole);
-        }
-    }
+    requireSameInThreePieces(m, text);
 }
