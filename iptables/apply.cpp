@@ -142,6 +142,19 @@ Result<std::string> readNft(Session& s)
     return s.read({"nft", "-s", "list", "table", "inet", std::string(kNftTable)}, true);
 }
 
+// Brings veil's nft table to the plan (remove: takes it away) in one
+// `nft -f` transaction; none if it already is so.
+Result<void> repairNftTable(Session& s, const Plan& p, bool remove)
+{
+    auto text = readNft(s);
+    if (!text)
+        return fail(text.error().message);
+    std::string script = repairNft(p, parseNftTable(*text), remove);
+    if (script.empty())
+        return Ok{};
+    return s.change({"nft", "-f", "/dev/stdin"}, script);
+}
+
 Result<std::vector<std::uint32_t>> readIpRules(Session& s, int family, const PolicyRouting& want)
 {
     // -N: tables as numbers, whatever rt_tables names them.
@@ -316,15 +329,9 @@ int install(const Target& t)
                     return report(r.error().message);
         }
     }
-    if (!isXt(p.backend)) {
-        auto text = readNft(s);
-        if (!text)
-            return report(text.error().message);
-        std::string script = repairNft(p, parseNftTable(*text), false);
-        if (!script.empty())
-            if (auto r = s.change({"nft", "-f", "/dev/stdin"}, script); !r)
-                return report(r.error().message);
-    }
+    if (!isXt(p.backend))
+        if (auto r = repairNftTable(s, p, false); !r)
+            return report(r.error().message);
     std::fprintf(stderr, "veil-iptables: installed (%s, backend %s, %d change%s)\n", families(p).c_str(),
                  std::string(backendName(p.backend)).c_str(), s.steps(), s.steps() == 1 ? "" : "s");
     return kExitOk;
@@ -416,15 +423,9 @@ int teardown(const Target& t)
                     return report(r.error().message);
         }
     }
-    if (!isXt(p.backend)) {
-        auto text = readNft(s);
-        if (!text)
-            return report(text.error().message);
-        std::string script = repairNft(p, parseNftTable(*text), true);
-        if (!script.empty())
-            if (auto r = s.change({"nft", "-f", "/dev/stdin"}, script); !r)
-                return report(r.error().message);
-    }
+    if (!isXt(p.backend))
+        if (auto r = repairNftTable(s, p, true); !r)
+            return report(r.error().message);
     for (const auto& f : p.families) {
         if (t.routing)
             if (auto r = removeRouting(s, f.family, *t.routing); !r)
