@@ -1879,10 +1879,11 @@ struct Masker::Impl {
     // text: its document, token and begin in the coordinates the token's
     // work uses (the document's for a raw string or a scalar, which must be
     // the whole scalar; the decoded text's for a decoded string).
-    // In the body itself (depth 0) the values of the API's enumerated
-    // fields ("type": "base64", "role", "model", "media_type") are never
-    // rewritten this way: an original equal to one is a word of the schema,
-    // and rewriting it breaks the request (an original that is a schema key
+    // In the body itself (depth 0) a value of the API's enumerated fields
+    // ("type": "base64", "role", "model", "media_type") that is exactly an
+    // original is not rewritten this way: such an original is a word of the
+    // schema, and rewriting it breaks the request (one that only holds an
+    // original among other text is masked as any string) (an original that is a schema key
     // is all letters, see distinctive()). A number that is an original
     // after a '-' is one whole occurrence with its sign: [begin, end)
     // covers the scalar (its token restores the signed text).
@@ -1925,7 +1926,7 @@ struct Masker::Impl {
             // needle's too.
             if (it->alt && std::memcmp(s.decoded.data() + off, scanBuf.data() + pos, len) != 0)
                 return false;
-            if (schemaValue(d, d.toks[s.tok]))
+            if (off == 0 && len == s.decoded.size() && schemaValue(d, d.toks[s.tok]))
                 return false;
             const char* alt = s.alt.empty() ? nullptr : s.alt.data();
             if (!wholeOccurrence(s.decoded.data(), 0, s.decoded.size(), off, off + len, alt))
@@ -1953,7 +1954,7 @@ struct Masker::Impl {
         // Blanked, or decoded and placed in its own text.
         if (t.escaped || t.skip || d.strOf[static_cast<std::size_t>(ti)] >= 0 || off + len > t.end)
             return false;
-        if (schemaValue(d, t))
+        if (off == t.begin && off + len == t.end && schemaValue(d, t))
             return false;
         begin = off;
         if (t.kind == Kind::Scalar) {

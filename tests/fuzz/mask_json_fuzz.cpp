@@ -12,8 +12,8 @@
 //    masked body (JSON text in strings decoded as the masker does; base64
 //    source data aside): what one place's context revealed is masked
 //    wherever else it stands — unless it is all letters and '_' (a word,
-//    looked for only in context), or the value of the body's own "type",
-//    "role", "model" or "media_type" (the API's enumerations).
+//    looked for only in context), or exactly the value of the body's own
+//    "type", "role", "model" or "media_type" (the API's enumerations).
 #include <memory>
 #include <string>
 #include <vector>
@@ -225,8 +225,12 @@ struct Leftover : json::Walker {
         const std::string_view raw = text.substr(sp.begin, sp.end - sp.begin);
         if (typeKey && raw == "base64" && !frames.empty() && frames.back().object)
             frames.back().base64 = true;
-        if (!schemaKey)
-            add(decode(sp), dataKey);
+        std::string v = decode(sp);
+        bool exempt = false; // the body's own enumerated value that is exactly an original
+        for (const auto& e : map.entries())
+            exempt = exempt || (schemaKey && v == e.original);
+        if (!exempt)
+            add(std::move(v), dataKey);
         dataKey = typeKey = schemaKey = false;
     }
     void scalar(std::size_t b, std::size_t e)

@@ -412,6 +412,11 @@ TEST_CASE("the residual check fails closed when an original still stands after m
     auto top = m.maskJson(R"({"u": "s3://base64/ s3://mybucket1/", "source": {"type": "base64", "data": "mybucket1"}})");
     REQUIRE(top.ok());
     CHECK(top->body == R"({"u": "s3://BUCKET_001/ s3://BUCKET_002/", "source": {"type": "base64", "data": "mybucket1"}})");
+    // Only a value that is exactly the original: one that holds it among
+    // other text is masked.
+    auto held = m.maskJson(R"({"u": "s3://mybucket1/", "model": "mybucket1 v2", "role": "mybucket1"})");
+    REQUIRE(held.ok());
+    CHECK(held->body == R"({"u": "s3://BUCKET_001/", "model": "BUCKET_001 v2", "role": "mybucket1"})");
 }
 
 TEST_CASE("originals that are words of the request's schema are not looked for beyond their context")
