@@ -52,6 +52,12 @@ class Netns:
         return subprocess.Popen(["ip", "netns", "exec", self.name, *cmd], **kw)
 
 
+def _exit_on_sigterm(_signum, _frame):
+    # As SIGINT: unittest lets KeyboardInterrupt through (a SystemExit it
+    # would record as one test's error and go on).
+    raise KeyboardInterrupt("SIGTERM")
+
+
 class Lab:
     """A set of namespaces, files and processes that all go away in close()."""
 
@@ -63,6 +69,11 @@ class Lab:
         self._procs = []
         self._closed = False
         atexit.register(self.close)
+        # SIGTERM (meson's timeout, a CI run being stopped) would end the
+        # process without atexit or finally: taken as an interrupt, so
+        # everything this lab made is removed then too.
+        if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, _exit_on_sigterm)
 
     def netns(self, short):
         return Netns(self, short)
